@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv, install
+# the package with its dev extras, fetch and verify the Pyodide assets, then run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+setup: install
+	$(BIN)/throwaway setup
+
+demo: setup
+	$(BIN)/throwaway demo
+
+test: setup
+	$(BIN)/ruff check throwaway tests bench
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check throwaway tests bench
+	$(BIN)/ruff format --check throwaway tests bench
+
+bench: setup
+	$(BIN)/python bench/sandbox_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,13 @@
+"""The sandbox: Pyodide in a Deno process with every permission denied.
+
+Host side: `Sandbox` (sandbox.py) over `SandboxProcess` (process.py) over the
+frame format (protocol.py). Deno side: runtime/main.js (relay, time limits) and
+runtime/worker.js (Pyodide), with runtime/runner.py running inside Python.
+"""
+
+from throwaway.sandbox.pool import SandboxPool
+from throwaway.sandbox.result import ExecError, ExecResult, OutputCut
+from throwaway.sandbox.sandbox import Sandbox
+from throwaway.sandbox.syncsandbox import SyncSandbox
+
+__all__ = ["ExecError", "ExecResult", "OutputCut", "Sandbox", "SandboxPool", "SyncSandbox"]

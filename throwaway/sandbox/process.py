@@ -1,0 +1,190 @@
+"""One Deno process running one Pyodide worker, seen from the host.
+
+Owns the subprocess, the frame reader, and the matching of replies to requests.
+It knows nothing about what a request means; ``Sandbox`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import deno
+
+from throwaway.errors import SandboxError
+from throwaway.sandbox import protocol
+from throwaway.sandbox.assets import Assets
+
+RUNTIME_DIR = Path(__file__).parent / "runtime"
+STARTUP_TIMEOUT = 120.0
+STDERR_KEEP = 16_384
+
+#: A handler for calls from sandboxed code: (op, json text, blob) -> (reply dict, blob).
+CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
+
+
+def deno_command(assets: Assets) -> list[str]:
+    """Deno with every permission denied except reading public runtime files."""
+    readable = f"{assets.root},{RUNTIME_DIR}"
+    return [
+        deno.find_deno_bin(), "run", "--quiet", "--no-prompt", "--no-config", "--no-lock",
+        "--node-modules-dir=manual", "--no-remote", "--cached-only",
+        f"--allow-read={readable}", "--deny-write", "--deny-net", "--deny-env",
+        "--deny-run", "--deny-ffi", "--deny-sys", "--deny-import",
+        str(RUNTIME_DIR / "main.js"),
+    ]  # fmt: skip
+
+
+def deno_env(assets: Assets) -> dict[str, str]:
+    """A bare environment: no API keys or other host secrets reach Deno."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "DENO_DIR": str(assets.root.parent / "deno-cache"),
+        "NO_COLOR": "1",
+        "DENO_NO_UPDATE_CHECK": "1",
+    }
+
+
+class SandboxProcess:
+    """A running Deno sandbox: send requests, await replies, answer its calls."""
+
+    def __init__(self, assets: Assets, config: dict, on_call: CallHandler):
+        self.assets, self.config, self.on_call = assets, config, on_call
+        self.tag = protocol.new_tag()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pending: dict[int, asyncio.Future[protocol.Frame]] = {}
+        self.started: dict[int, asyncio.Event] = {}
+        self.ids = itertools.count(1)
+        self.ready = asyncio.Event()
+        self.stderr_tail = b""
+        self.tasks: set[asyncio.Task] = set()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        """Spawn Deno, hand it the tag and config, wait until Python is ready."""
+        self.proc = await asyncio.create_subprocess_exec(
+            *deno_command(self.assets), cwd=self.assets.root, env=deno_env(self.assets),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=1 << 20, start_new_session=True,
+        )  # fmt: skip
+        self._spawn(self._read_frames())
+        self._spawn(self._drain_stderr())
+        self.proc.stdin.write(self.tag + protocol.encode({"config": self.config}))
+        try:
+            await asyncio.wait_for(self._until_ready(), STARTUP_TIMEOUT)
+        except (TimeoutError, SandboxError) as exc:
+            await self.kill()
+            raise SandboxError(f"the sandbox did not start: {exc}\n{self.diagnostics()}") from None
+
+    async def _until_ready(self) -> None:
+        ready = asyncio.create_task(self.ready.wait())
+        exited = asyncio.create_task(self.proc.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        exited.cancel()
+        if not self.ready.is_set():
+            ready.cancel()
+            raise SandboxError(f"Deno exited with status {self.proc.returncode}")
+
+    def diagnostics(self) -> str:
+        return self.stderr_tail.decode(errors="replace").strip()[-4000:]
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def send(self, msg: dict, blob: bytes = b"") -> int:
+        """Send a request; return its id (the reply is awaited with `reply`)."""
+        if not self.alive:
+            raise SandboxError("the sandbox process is not running")
+        msg = {**msg, "id": next(self.ids)}
+        self.pending[msg["id"]] = asyncio.get_running_loop().create_future()
+        self.started[msg["id"]] = asyncio.Event()
+        self.proc.stdin.write(protocol.encode(msg, blob))
+        return msg["id"]
+
+    async def reply(self, request_id: int) -> protocol.Frame:
+        """The reply to a request; SandboxError if the process dies first."""
+        try:
+            return await self.pending[request_id]
+        finally:
+            self.pending.pop(request_id, None)
+            self.started.pop(request_id, None)
+
+    async def _read_frames(self) -> None:
+        reader = protocol.FrameReader(self.proc.stdout, self.tag)
+        try:
+            while (frame := await reader.read()) is not None:
+                self._dispatch(frame)
+        except protocol.ProtocolViolation as exc:
+            self.stderr_tail += f"\n[protocol violation: {exc}]".encode()
+            await self.kill()
+        finally:
+            await self._fail_pending()
+
+    def _dispatch(self, frame: protocol.Frame) -> None:
+        msg, event = frame.msg, frame.msg.get("event")
+        if event == "ready":
+            self.ready.set()
+        elif event == "started" and msg.get("id") in self.started:
+            self.started[msg["id"]].set()
+        elif event == "call" and isinstance(msg.get("callId"), int):
+            self._spawn(self._answer_call(msg, frame.blob))
+        elif event is None and msg.get("id") in self.pending:
+            future = self.pending[msg["id"]]
+            if not future.done():
+                future.set_result(frame)
+
+    async def _answer_call(self, msg: dict, blob: bytes) -> None:
+        try:
+            reply, out = await self.on_call(str(msg.get("op")), str(msg.get("json")), blob)
+        except Exception as exc:
+            reply, out = {"error": f"{type(exc).__name__}: {exc}"}, b""
+        if self.alive:
+            frame = {"type": "reply", "callId": msg["callId"], "json": json.dumps(reply)}
+            self.proc.stdin.write(protocol.encode(frame, out))
+
+    async def _drain_stderr(self) -> None:
+        while chunk := await self.proc.stderr.read(65536):
+            self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_KEEP:]
+
+    async def _fail_pending(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 2)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(SandboxError(self._exit_reason()))
+
+    def _exit_reason(self) -> str:
+        code = self.proc.returncode if self.proc else None
+        if code is not None and code < 0:
+            return f"the sandbox process was killed (signal {-code})"
+        return f"the sandbox process exited (status {code})"
+
+    async def kill(self) -> None:
+        """Stop the process and everything it started, now."""
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 9)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+    async def close(self) -> None:
+        """Ask Deno to exit; kill it if it does not."""
+        if self.alive:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.write(protocol.encode({"type": "shutdown"}))
+                await asyncio.wait_for(self.proc.wait(), 2)
+        await self.kill()
+        for task in list(self.tasks):
+            task.cancel()

@@ -1,0 +1,118 @@
+"""What one execution produced: ExecResult, and ExecError for code that failed.
+
+Results are built from the sandbox's reply, which is untrusted: every field is
+type-checked and size-capped here, and anything malformed becomes an error
+result instead of an exception on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Errors that are not Python exceptions but the sandbox's own verdicts.
+TIMEOUT = "TimeoutError"
+CRASHED = "SandboxCrashed"
+PROTOCOL = "ProtocolError"
+
+
+@dataclass(frozen=True)
+class ExecError:
+    """Why an execution failed. ``type`` is the exception's class name
+    (``"ZeroDivisionError"``, ``"MemoryError"``, ...) or one of the sandbox's
+    own: ``"TimeoutError"``, ``"SandboxCrashed"``, ``"ProtocolError"``."""
+
+    type: str
+    message: str = ""
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return self.traceback.rstrip() or f"{self.type}: {self.message}"
+
+
+@dataclass(frozen=True)
+class OutputCut:
+    """A stream that went over the output limit: the kept text is marked, and
+    the whole text is in ``saved_to`` inside the sandbox."""
+
+    total_chars: int
+    saved_to: str
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of ``Sandbox.run``."""
+
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None  # repr of the last expression
+    error: ExecError | None = None
+    images: list[bytes] = field(default_factory=list)  # PNGs
+    duration_ms: float = 0.0
+    restarted: bool = False  # the interpreter was restarted: variables were lost
+    cut: dict[str, OutputCut] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _text(value: object, limit: int) -> str:
+    if not isinstance(value, str):
+        return ""
+    return value if len(value) <= limit else value[:limit] + "\n[... cut by the host ...]\n"
+
+
+def parse_error(raw: object, limit: int) -> ExecError | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        return ExecError(PROTOCOL, "the sandbox sent a malformed error")
+    return ExecError(
+        type=_text(raw.get("type"), 200) or "Error",
+        message=_text(raw.get("message"), limit),
+        traceback=_text(raw.get("traceback"), limit),
+    )
+
+
+def parse_images(sizes: object, blob: bytes) -> list[bytes] | None:
+    """Split the blob by the declared sizes, or None if they do not add up."""
+    if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 0 for s in sizes):
+        return None
+    if sum(sizes) != len(blob):
+        return None
+    images, offset = [], 0
+    for size in sizes:
+        images.append(blob[offset : offset + size])
+        offset += size
+    return images
+
+
+def parse_cut(raw: object) -> dict[str, OutputCut]:
+    if not isinstance(raw, dict):
+        return {}
+    cuts = {}
+    for name in ("stdout", "stderr"):
+        item = raw.get(name)
+        if isinstance(item, dict) and isinstance(item.get("total_chars"), int):
+            cuts[name] = OutputCut(item["total_chars"], _text(item.get("saved_to"), 1000))
+    return cuts
+
+
+def parse_result(
+    meta: dict, blob: bytes, limit: int, duration_ms: float, restarted: bool
+) -> ExecResult:
+    """Build an ExecResult from the sandbox's reply, distrusting every field."""
+    images = parse_images(meta.get("images", []), blob)
+    error = parse_error(meta.get("error"), limit)
+    if images is None:
+        images, error = [], ExecError(PROTOCOL, "the sandbox sent images that do not add up")
+    return ExecResult(
+        stdout=_text(meta.get("stdout"), limit + 1000),
+        stderr=_text(meta.get("stderr"), limit + 1000),
+        result=_text(meta["result"], limit + 100) if isinstance(meta.get("result"), str) else None,
+        error=error,
+        images=images,
+        duration_ms=duration_ms,
+        restarted=restarted,
+        cut=parse_cut(meta.get("cut")),
+    )

@@ -1,0 +1,159 @@
+// main.js: the Deno main thread. Relays between the host (stdio frames) and the
+// Pyodide worker, and enforces the time limit from outside the worker.
+//
+// Frames (see throwaway/sandbox/protocol.py, which owns the format):
+//   host -> here   [u32 json_len][u32 blob_len][json][blob]   (first: a 16-byte tag, then init)
+//   here -> host   [16-byte tag][u32 json_len][u32 blob_len][json][blob]
+// The tag is known only to this thread and the host, never to the worker, so
+// bytes that sandboxed code writes to stdout cannot pass for a frame.
+//
+// Time limit: when a run starts, a timer is armed; at the limit the interrupt
+// buffer gets SIGINT (2); if the worker has not answered after a grace period it
+// is terminated and a fresh one is started ("restarted": true in the reply).
+
+const GRACE_MS = 500;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class StdinReader {
+  #reader = Deno.stdin.readable.getReader();
+  #chunks = [];
+  #size = 0;
+
+  async read(n) {
+    while (this.#size < n) {
+      const { value, done } = await this.#reader.read();
+      if (done) return null;
+      this.#chunks.push(value);
+      this.#size += value.length;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0];
+      const take = Math.min(chunk.length, n - filled);
+      out.set(chunk.subarray(0, take), filled);
+      filled += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    this.#size -= n;
+    return out;
+  }
+
+  async frame() {
+    const header = await this.read(8);
+    if (!header) return null;
+    const view = new DataView(header.buffer);
+    const json = await this.read(view.getUint32(0));
+    const blob = await this.read(view.getUint32(4));
+    return { msg: JSON.parse(decoder.decode(json)), blob: blob.length ? blob : null };
+  }
+}
+
+const stdin = new StdinReader();
+const tag = await stdin.read(16);
+const init = (await stdin.frame()).msg;
+
+function send(msg, blob) {
+  const json = encoder.encode(JSON.stringify(msg));
+  const body = blob ?? new Uint8Array();
+  const frame = new Uint8Array(24 + json.length + body.length);
+  frame.set(tag, 0);
+  const view = new DataView(frame.buffer);
+  view.setUint32(16, json.length);
+  view.setUint32(20, body.length);
+  frame.set(json, 24);
+  frame.set(body, 24 + json.length);
+  for (let off = 0; off < frame.length;) off += Deno.stdout.writeSync(frame.subarray(off));
+}
+
+// ---- the worker -----------------------------------------------------------
+
+const interruptBuffer = new SharedArrayBuffer(1);
+const interrupt = new Uint8Array(interruptBuffer);
+let worker = null;
+let ready = false;
+let waiting = []; // host requests held until the worker is ready
+let inflight = new Map(); // id -> {type, timeoutMs, timer, kill, fired}: requests the worker holds
+let restartReason = null;
+
+function startWorker() {
+  ready = false;
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  worker.onmessage = (event) => onWorkerMessage(event.data);
+  worker.onerror = (event) => {
+    event.preventDefault();
+    restart(`the interpreter crashed: ${event.message}`);
+  };
+  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer } });
+}
+
+function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
+  worker.terminate();
+  for (const [id, req] of inflight) {
+    clearTimeout(req.timer);
+    clearTimeout(req.kill);
+    send({ id, restarted: true, timedOut: req.fired === true, error });
+  }
+  inflight = new Map();
+  restartReason = reason;
+  startWorker();
+}
+
+function onWorkerMessage(msg) {
+  if (typeof msg !== "object" || msg === null) return;
+  const req = inflight.get(msg.id);
+  if (msg.type === "ready" && !ready) {
+    ready = true;
+    send({ event: "ready", restarted: restartReason });
+    for (const frame of waiting) forward(frame);
+    waiting = [];
+  } else if (msg.type === "started" && req?.type === "run" && !req.timer) {
+    send({ event: "started", id: msg.id });
+    req.timer = setTimeout(() => onTimeout(req), req.timeoutMs);
+  } else if (msg.type === "done" && req) {
+    clearTimeout(req.timer);
+    clearTimeout(req.kill);
+    inflight.delete(msg.id);
+    const json = typeof msg.json === "string" ? msg.json : "{}";
+    send({ id: msg.id, json, timedOut: req.fired === true },
+      msg.blob instanceof Uint8Array ? msg.blob : null);
+  } else if (msg.type === "call" && Number.isInteger(msg.callId)) {
+    send({ event: "call", callId: msg.callId, op: String(msg.op), json: String(msg.json) },
+      msg.blob instanceof Uint8Array ? msg.blob : null);
+  }
+}
+
+function onTimeout(req) {
+  req.fired = true;
+  interrupt[0] = 2;
+  req.kill = setTimeout(() => {
+    const message = `the code did not stop within ${GRACE_MS} ms of the time limit; ` +
+      "the interpreter was restarted";
+    restart("the interpreter was stopped after a timeout", { type: "TimeoutError", message });
+  }, GRACE_MS);
+}
+
+function forward({ msg, blob }) {
+  interrupt[0] = 0;
+  inflight.set(msg.id, { type: msg.type, timeoutMs: msg.timeoutMs });
+  worker.postMessage({ ...msg, blob: blob ?? null });
+}
+
+// ---- the host -------------------------------------------------------------
+
+startWorker();
+for (;;) {
+  const frame = await stdin.frame();
+  if (!frame || frame.msg.type === "shutdown") break;
+  if (frame.msg.type === "reply") {
+    worker.postMessage({ type: "reply", callId: frame.msg.callId, json: frame.msg.json, blob: frame.blob });
+  } else if (ready) {
+    forward(frame);
+  } else {
+    waiting.push(frame);
+  }
+}
+worker.terminate();
+Deno.exit(0);

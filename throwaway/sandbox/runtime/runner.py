@@ -1,0 +1,235 @@
+"""Runs inside Pyodide: executes one snippet and reports what happened.
+
+Loaded by worker.js as the module ``_throwaway_runner``. Everything here is
+visible to (and changeable by) sandboxed code, so the host trusts nothing it
+returns: this module only makes the honest case pleasant.
+"""
+
+import io
+import json
+import os
+import signal
+import sys
+import traceback
+import zipfile
+
+import pyodide_js
+from pyodide.code import CodeRunner, find_imports
+
+WORKSPACE = "/workspace"
+OUTPUT_DIR = "/workspace/.throwaway"
+SITE_PACKAGES = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+
+_images: list[bytes] = []
+_captured: set[int] = set()
+_namespace: dict = {"__name__": "__main__"}
+_import_map: dict[str, str] = {}  # import name -> Pyodide package name
+_limit = 1_000_000
+
+
+class ExecutionTimeout(BaseException):
+    """Raised by the interrupt signal when the time limit is reached."""
+
+
+def _on_interrupt(signum, frame):
+    raise ExecutionTimeout()
+
+
+class CappedStream(io.TextIOBase):
+    """A text stream that keeps the head and tail of what is written.
+
+    Once more than ``limit`` characters arrive, the whole text goes to a file in
+    the workspace and the middle of the kept text is replaced by a marker.
+    """
+
+    def __init__(self, name: str, run_id: int, limit: int):
+        self.name, self.run_id, self.limit = name, run_id, limit
+        self.head: list[str] = []
+        self.tail: list[str] = []
+        self.size = self.tail_size = 0
+        self.file = None
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.size += len(text)
+        if self.file is None and self.size <= self.limit:
+            self.head.append(text)
+            return len(text)
+        if self.file is None:
+            self._spill()
+        self.file.write(text)
+        self.tail.append(text)
+        self.tail_size += len(text)
+        if self.tail_size > 2 * self._tail_limit():
+            joined = "".join(self.tail)[-self._tail_limit() :]
+            self.tail, self.tail_size = [joined], len(joined)
+        return len(text)
+
+    def _tail_limit(self):
+        return self.limit // 5
+
+    def _spill(self):
+        os.makedirs(OUTPUT_DIR, exist_ok=True)
+        self.path = f"{OUTPUT_DIR}/run-{self.run_id}-{self.name}.txt"
+        self.file = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self.file.write("".join(self.head))
+
+    def value(self) -> tuple[str, dict | None]:
+        if self.file is None:
+            return "".join(self.head), None
+        self.file.close()
+        head = "".join(self.head)[: self.limit - self._tail_limit()]
+        tail = "".join(self.tail)[-self._tail_limit() :]
+        cut = {"total_chars": self.size, "saved_to": self.path}
+        marker = (
+            f"\n[... output cut: {self.size:,} characters in all; "
+            f"the whole text is in {self.path} ...]\n"
+        )
+        return head + marker + tail, cut
+
+
+def setup(limit: int, import_map_json: str) -> None:
+    """Prepare the interpreter once, before any user code runs."""
+    global _limit
+    _limit = limit
+    _import_map.update(json.loads(import_map_json))
+    os.makedirs(WORKSPACE, exist_ok=True)
+    os.chdir(WORKSPACE)
+    os.environ["MPLBACKEND"] = "module://_throwaway_backend"
+    signal.signal(signal.SIGINT, _on_interrupt)
+    import builtins
+
+    builtins.display = display
+
+
+def capture_figure(fig) -> None:
+    """Render a matplotlib figure to PNG once."""
+    if id(fig) in _captured:
+        return
+    _captured.add(id(fig))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    _images.append(buf.getvalue())
+
+
+def display(*objs) -> None:
+    """Show images (PIL images, matplotlib figures); print anything else."""
+    for obj in objs:
+        if not _capture_image(obj):
+            print(repr(obj))
+
+
+def _capture_image(obj) -> bool:
+    mpl_figure = sys.modules.get("matplotlib.figure")
+    if mpl_figure and isinstance(obj, mpl_figure.Figure):
+        capture_figure(obj)
+        return True
+    pil = sys.modules.get("PIL.Image")
+    if pil and isinstance(obj, pil.Image):
+        buf = io.BytesIO()
+        obj.save(buf, format="PNG")
+        _images.append(buf.getvalue())
+        return True
+    return False
+
+
+def _capture_open_figures() -> None:
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    for num in plt.get_fignums():
+        capture_figure(plt.figure(num))
+    plt.close("all")
+
+
+async def _load_packages(code: str) -> None:
+    wanted = set()
+    for name in find_imports(code):
+        package = _import_map.get(name.split(".")[0])
+        if package and name.split(".")[0] not in sys.modules:
+            wanted.add(package)
+    if wanted:
+        await pyodide_js.loadPackage(sorted(wanted), messageCallback=lambda m: None)
+
+
+def _error(exc: BaseException) -> dict:
+    """Type, message and a traceback that shows only the user's frames."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(("/lib/throwaway/", "/lib/python312.zip/_pyodide/"))
+    ]  # fmt: skip
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    if isinstance(exc, ExecutionTimeout):
+        lines.append("TimeoutError: interrupted at the time limit\n")
+        return {"type": "TimeoutError", "message": "", "traceback": "".join(lines)}
+    lines += traceback.format_exception_only(type(exc), exc)
+    if not frames:
+        lines = lines[1:]
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": "".join(lines)}
+
+
+async def run(code: str, run_id: int):
+    """Execute code in the persistent namespace; return (meta JSON, image blobs)."""
+    del _images[:]
+    _captured.clear()
+    out, err = CappedStream("stdout", run_id, _limit), CappedStream("stderr", run_id, _limit)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    result = error = None
+    try:
+        try:
+            await _load_packages(code)
+            runner = CodeRunner(code, return_mode="last_expr", filename="<code>").compile()
+        except SyntaxError as exc:
+            error = _error(exc)
+        else:
+            value = await runner.run_async(_namespace)
+            if value is not None and not _capture_image(value):
+                result = _repr(value)
+    except BaseException as exc:
+        error = _error(exc)
+    finally:
+        sys.stdout, sys.stderr = saved
+    try:
+        _capture_open_figures()
+    except Exception as exc:
+        err.write(f"\n[could not render a figure: {exc!r}]\n")
+    stdout, stdout_cut = out.value()
+    stderr, stderr_cut = err.value()
+    meta = {
+        "stdout": stdout, "stderr": stderr, "result": result, "error": error,
+        "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
+        "images": [len(i) for i in _images],
+    }  # fmt: skip
+    blob = b"".join(_images)
+    del _images[:]
+    return json.dumps(meta), blob
+
+
+def _repr(value) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:
+        return f"<repr failed: {exc!r}>"
+    return text if len(text) <= _limit else text[:_limit] + "…[repr cut]"
+
+
+async def install_wheels(meta_json: str, blob) -> str:
+    """Unpack pure-Python wheels into site-packages and load Pyodide packages."""
+    meta = json.loads(meta_json)
+    data, offset = bytes(blob.to_py()) if hasattr(blob, "to_py") else bytes(blob), 0
+    if meta["pyodide"]:
+        await pyodide_js.loadPackage(meta["pyodide"], messageCallback=lambda m: None)
+    for _name, size in meta["wheels"]:
+        with zipfile.ZipFile(io.BytesIO(data[offset : offset + size])) as zf:
+            zf.extractall(SITE_PACKAGES)
+        offset += size
+    import importlib
+
+    importlib.invalidate_caches()
+    return json.dumps({"installed": [n for n, _ in meta["wheels"]] + meta["pyodide"]})
+

@@ -1,0 +1,118 @@
+// worker.js: the Web Worker that runs Pyodide.
+//
+// Sandboxed code can reach everything in this file's realm (globalThis, Deno,
+// postMessage), so main.js and the host treat every message from here as
+// untrusted. This file only makes the honest path work:
+//   main -> worker  {type:"init", config} | {type:"run"|"read_file"|..., id, ...}
+//                   | {type:"reply", callId, json, blob}
+//   worker -> main  {type:"ready"} | {type:"started", id}
+//                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
+import { loadPyodide } from "npm:pyodide@0.27.7";
+
+// Hygiene: stray console output must not land on the protocol's stdout.
+for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
+
+let pyodide, runner;
+let queue = Promise.resolve();
+const pendingCalls = new Map();
+let nextCallId = 1;
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "init") queue = queue.then(() => init(msg.config));
+  else if (msg.type === "reply") settleCall(msg);
+  else queue = queue.then(() => handle(msg));
+};
+
+function clampMemory(megabytes) {
+  const Native = WebAssembly.Memory;
+  const cap = Math.floor(megabytes * 16); // 64 KiB pages
+  function Clamped(desc) {
+    return new Native({ ...desc, maximum: Math.min(desc.maximum ?? cap, cap) });
+  }
+  Clamped.prototype = Native.prototype;
+  WebAssembly.Memory = Clamped;
+}
+
+async function init(config) {
+  clampMemory(config.memoryMb);
+  pyodide = await loadPyodide({
+    indexURL: config.indexURL,
+    packageCacheDir: config.packageCacheDir,
+    stdout: (line) => console.error(line),
+    stderr: (line) => console.error(line),
+  });
+  pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
+  pyodide.registerJsModule("_throwaway_host", { call: hostCall });
+  pyodide.FS.mkdirTree("/lib/throwaway");
+  for (const [name, source] of Object.entries(config.modules)) {
+    pyodide.FS.writeFile(`/lib/throwaway/${name}.py`, source);
+  }
+  pyodide.runPython("import sys; sys.path.insert(0, '/lib/throwaway')");
+  runner = pyodide.pyimport("_throwaway_runner");
+  runner.setup(config.outputLimit, JSON.stringify(config.importMap));
+  self.postMessage({ type: "ready" });
+}
+
+function hostCall(op, json, blob) {
+  const callId = nextCallId++;
+  return new Promise((resolve) => {
+    pendingCalls.set(callId, resolve);
+    self.postMessage({ type: "call", callId, op, json, blob: blob ?? null });
+  });
+}
+
+function settleCall(msg) {
+  const resolve = pendingCalls.get(msg.callId);
+  pendingCalls.delete(msg.callId);
+  resolve?.({ json: msg.json, blob: msg.blob });
+}
+
+async function handle(msg) {
+  let reply;
+  try {
+    reply = await OPS[msg.type](msg);
+  } catch (err) {
+    reply = fsError(err);
+  }
+  const blob = reply.blob ?? null;
+  delete reply.blob;
+  self.postMessage({ type: "done", id: msg.id, json: JSON.stringify(reply), blob },
+    blob ? [blob.buffer] : []);
+}
+
+function fsError(err) {
+  if (err instanceof pyodide.FS.ErrnoError) {
+    const name = { 44: "FileNotFoundError", 31: "IsADirectoryError", 54: "NotADirectoryError" };
+    return { error: { type: name[err.errno] ?? "OSError", message: `errno ${err.errno}` } };
+  }
+  return { error: { type: err?.name ?? "Error", message: String(err?.message ?? err) } };
+}
+
+const OPS = {
+  async run(msg) {
+    self.postMessage({ type: "started", id: msg.id });
+    const out = await runner.run(msg.code, msg.id);
+    const [json, blob] = out.toJs();
+    out.destroy();
+    return { ...JSON.parse(json), blob: blob.length ? blob : null };
+  },
+  read_file(msg) {
+    const stat = pyodide.FS.stat(msg.path);
+    if (pyodide.FS.isDir(stat.mode)) throw new pyodide.FS.ErrnoError(31);
+    return { blob: pyodide.FS.readFile(msg.path) };
+  },
+  write_file(msg) {
+    const parent = msg.path.slice(0, msg.path.lastIndexOf("/")) || "/";
+    pyodide.FS.mkdirTree(parent);
+    pyodide.FS.writeFile(msg.path, msg.blob ? new Uint8Array(msg.blob) : new Uint8Array());
+    return {};
+  },
+  list_files(msg) {
+    return { names: pyodide.FS.readdir(msg.path).filter((n) => n !== "." && n !== "..").sort() };
+  },
+  async install(msg) {
+    const out = await runner.install_wheels(msg.json, msg.blob ?? new Uint8Array());
+    return JSON.parse(out);
+  },
+};

@@ -1,0 +1,263 @@
+"""Sandbox: a Python interpreter in a locked-down Deno process, driven from the host.
+
+    async with Sandbox(timeout=30, memory_mb=512) as sb:
+        r = await sb.run("import numpy as np\\nnp.arange(3).sum()")
+
+One Sandbox is one Deno process (never shared). Interpreter state persists
+across `run` calls; if the interpreter has to be restarted (hard timeout, crash,
+killed process) the result says so and the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import posixpath
+import time
+from collections.abc import Collection
+from dataclasses import replace
+
+from throwaway.errors import SandboxError, SandboxFileError
+from throwaway.sandbox import pypi
+from throwaway.sandbox.assets import Assets, ensure_assets
+from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
+from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
+from throwaway.sandbox.syncsandbox import SyncSandbox
+
+#: Seconds the host waits past the time limit before it kills the process itself
+#: (Deno's main thread normally ends a runaway worker 0.5 s after the limit).
+HOST_GRACE = 1.5
+#: Modules written into the sandbox at start: file name -> module name.
+MODULES = {
+    "runner.py": "_throwaway_runner",
+    "backend.py": "_throwaway_backend",
+    "micropip.py": "micropip",
+}
+
+
+class Sandbox:
+    """A Pyodide interpreter in its own Deno process.
+
+    Args:
+        timeout: seconds one `run` may take (the default for `run`).
+        memory_mb: cap on the interpreter's memory; past it, Python raises MemoryError.
+        output_limit: characters kept per stream (stdout, stderr) per run; the
+            middle of longer output is cut and the whole text saved to a file in
+            /workspace/.throwaway/ (named in ``result.cut``).
+        allow_install: whether sandboxed code and `install` may fetch pure-Python
+            wheels from PyPI through the host: True, False, or a collection of
+            allowed project names.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        memory_mb: int = 1024,
+        output_limit: int = 100_000,
+        allow_install: bool | Collection[str] = True,
+    ):
+        if timeout <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        if not 128 <= memory_mb <= 4096:
+            raise ValueError("memory_mb must be between 128 and 4096 (wasm32's limit)")
+        if output_limit < 1000:
+            raise ValueError("output_limit must be at least 1000 characters")
+        self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
+        self.allow_install = allow_install
+        self._process: SandboxProcess | None = None
+        self._assets: Assets | None = None
+        self._lock = asyncio.Lock()
+        self._lost_state = False  # the interpreter died; the next run starts afresh
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> Sandbox:
+        """Start the Deno process and wait until Python is ready (idempotent)."""
+        if self._process is None or not self._process.alive:
+            if self._assets is None:
+                self._assets = await asyncio.to_thread(ensure_assets, True)
+            self._process = SandboxProcess(self._assets, self._config(), self._on_call)
+            await self._process.start()
+        return self
+
+    async def close(self) -> None:
+        """Stop the Deno process. The Sandbox can be started again."""
+        if self._process is not None:
+            await self._process.close()
+            self._process = None
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    @classmethod
+    def sync(cls, **kwargs) -> SyncSandbox:
+        """A blocking twin for scripts and notebooks: ``with Sandbox.sync() as sb: sb.run(...)``."""
+        return SyncSandbox(cls(**kwargs))
+
+    def _config(self) -> dict:
+        assets = self._assets
+        lock = assets.lock["packages"]
+        import_map = {
+            module: name
+            for name in assets.available_packages()
+            if name != "micropip"
+            for module in lock[name].get("imports", [])
+        }
+        return {
+            "memoryMb": self.memory_mb,
+            "indexURL": f"{assets.core_dir}/",
+            "packageCacheDir": f"{assets.packages_dir}/",
+            "outputLimit": self.output_limit,
+            "importMap": import_map,
+            "modules": {mod: (RUNTIME_DIR / f).read_text() for f, mod in MODULES.items()},
+        }
+
+    # ---- running code ------------------------------------------------------
+
+    async def run(self, code: str, *, timeout: float | None = None) -> ExecResult:
+        """Run code; return what it printed, its last expression, error and images.
+
+        Never raises for problems inside the sandbox (errors, timeouts, crashes):
+        those are in ``result.error``.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        async with self._lock:
+            restarted = await self._ensure_started()
+            started = time.perf_counter()
+            request = self._process.send({"type": "run", "code": code, "timeoutMs": timeout * 1e3})
+            try:
+                frame = await self._await_run(request, timeout)
+            except SandboxError as exc:
+                return self._lost(ExecError(CRASHED, f"{exc}; variables were lost"), started)
+            except TimeoutError:
+                await self._process.kill()
+                return self._lost(ExecError(TIMEOUT, _timeout_message(timeout, hard=True)), started)
+            return self._parse_run(frame, started, timeout, restarted)
+
+    async def _ensure_started(self) -> bool:
+        """Start (or restart) the process; True if earlier state was lost."""
+        lost = self._lost_state or (self._process is not None and not self._process.alive)
+        await self.start()
+        self._lost_state = False
+        return lost
+
+    async def _await_run(self, request: int, timeout: float):
+        process = self._process
+        reply = asyncio.ensure_future(process.reply(request))
+        started = asyncio.ensure_future(process.started[request].wait())
+        try:
+            await asyncio.wait({reply, started}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+            if not (reply.done() or started.done()):
+                raise TimeoutError
+            return await asyncio.wait_for(reply, timeout + HOST_GRACE)
+        finally:
+            started.cancel()
+            reply.cancel()
+
+    def _lost(self, error: ExecError, started: float) -> ExecResult:
+        self._lost_state = True
+        duration = (time.perf_counter() - started) * 1e3
+        return ExecResult(error=error, duration_ms=duration, restarted=True)
+
+    def _parse_run(self, frame, started: float, timeout: float, restarted: bool) -> ExecResult:
+        duration = (time.perf_counter() - started) * 1e3
+        msg = frame.msg
+        try:
+            meta = json.loads(msg["json"]) if isinstance(msg.get("json"), str) else msg
+        except ValueError:
+            meta = {"error": {"type": "ProtocolError", "message": "unreadable reply"}}
+        if not isinstance(meta, dict):
+            meta = {"error": {"type": "ProtocolError", "message": "malformed reply"}}
+        restarted = restarted or msg.get("restarted") is True
+        result = parse_result(meta, frame.blob, self.output_limit, duration, restarted)
+        if msg.get("timedOut") is True:
+            hard = msg.get("restarted") is True
+            error = ExecError(TIMEOUT, _timeout_message(timeout, hard), _tb(result.error))
+            result = replace(result, error=error)
+        return result
+
+    # ---- files -------------------------------------------------------------
+
+    async def write_file(self, path: str, data: bytes | str) -> None:
+        """Write a file in the sandbox (relative paths are under /workspace)."""
+        blob = data.encode() if isinstance(data, str) else bytes(data)
+        await self._file_op({"type": "write_file", "path": _sandbox_path(path)}, blob)
+
+    async def read_file(self, path: str) -> bytes:
+        """Read a file from the sandbox's file system."""
+        return (await self._file_op({"type": "read_file", "path": _sandbox_path(path)})).blob
+
+    async def list_files(self, path: str = "/workspace") -> list[str]:
+        """Names in a sandbox directory, sorted."""
+        frame = await self._file_op({"type": "list_files", "path": _sandbox_path(path)})
+        names = json.loads(frame.msg.get("json", "{}")).get("names", [])
+        return [n for n in names if isinstance(n, str)]
+
+    async def _file_op(self, msg: dict, blob: bytes = b""):
+        async with self._lock:
+            await self._ensure_started()
+            request = self._process.send(msg, blob)
+            frame = await asyncio.wait_for(self._process.reply(request), 120)
+        reply = json.loads(frame.msg.get("json") or "{}")
+        if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+            err = reply["error"]
+            raise SandboxFileError(f"{msg['path']}: {err.get('type')} ({err.get('message')})")
+        return frame
+
+    # ---- packages ----------------------------------------------------------
+
+    async def install(self, *requirements: str) -> list[str]:
+        """Install pure-Python packages from PyPI (or bundled Pyodide packages).
+
+        The host resolves and downloads the wheels (hash-checked, cached); the
+        sandbox never touches the network. Raises InstallError with the reason.
+        """
+        async with self._lock:
+            await self._ensure_started()
+            meta, blob = await self._resolve(list(requirements), deps=True)
+            request = self._process.send({"type": "install", "json": json.dumps(meta)}, blob)
+            frame = await asyncio.wait_for(self._process.reply(request), 300)
+        reply = json.loads(frame.msg.get("json") or "{}")
+        if "error" in reply:
+            raise SandboxError(f"installing into the sandbox failed: {reply['error']}")
+        return [n for n in reply.get("installed", []) if isinstance(n, str)]
+
+    async def _resolve(self, requirements: list[str], deps: bool) -> tuple[dict, bytes]:
+        assets = self._assets
+        bundle = await pypi.resolve(
+            requirements, assets.lock["packages"], assets.available_packages(),
+            allow=self.allow_install, deps=deps,
+        )  # fmt: skip
+        return bundle.meta(), bundle.blob()
+
+    async def _on_call(self, op: str, payload: str, blob: bytes) -> tuple[dict, bytes]:
+        """Calls made by sandboxed code (micropip.install)."""
+        if op != "install":
+            return {"error": f"unknown host call {op!r}"}, b""
+        request = json.loads(payload)
+        reqs = request.get("requirements") if isinstance(request, dict) else None
+        if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+            return {"error": "install expects a list of requirement strings"}, b""
+        return await self._resolve(reqs, deps=request.get("deps") is not False)
+
+
+def _sandbox_path(path: str) -> str:
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise SandboxFileError(f"invalid sandbox path: {path!r}")
+    return posixpath.normpath(posixpath.join("/workspace", path))
+
+
+def _timeout_message(timeout: float, hard: bool) -> str:
+    text = f"the code ran past the {timeout:g} s time limit and was stopped"
+    if hard:
+        text += "; the interpreter was restarted and variables from earlier runs were lost"
+    return text
+
+
+def _tb(error: ExecError | None) -> str:
+    return error.traceback if error and error.type == TIMEOUT else ""
+
