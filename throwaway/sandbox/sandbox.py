@@ -260,4 +260,3 @@ def _timeout_message(timeout: float, hard: bool) -> str:
 
 def _tb(error: ExecError | None) -> str:
     return error.traceback if error and error.type == TIMEOUT else ""
-

@@ -12,8 +12,16 @@ import _throwaway_host
 import _throwaway_runner
 
 
-async def install(requirements, keep_going=False, deps=True, credentials=None, pre=False,
-                  index_urls=None, *, verbose=False):
+async def install(
+    requirements,
+    keep_going=False,
+    deps=True,
+    credentials=None,
+    pre=False,
+    index_urls=None,
+    *,
+    verbose=False,
+):
     """Install packages (a name, a requirement string, or a list of them)."""
     if isinstance(requirements, str):
         requirements = [requirements]

@@ -25,6 +25,7 @@ _captured: set[int] = set()
 _namespace: dict = {"__name__": "__main__"}
 _import_map: dict[str, str] = {}  # import name -> Pyodide package name
 _limit = 1_000_000
+_memory_mb = 0
 
 
 class ExecutionTimeout(BaseException):
@@ -44,10 +45,13 @@ class CappedStream(io.TextIOBase):
 
     def __init__(self, name: str, run_id: int, limit: int):
         self.name, self.run_id, self.limit = name, run_id, limit
+        self.tail_limit = limit // 5
+        self.head_room = limit - self.tail_limit
         self.head: list[str] = []
         self.tail: list[str] = []
         self.size = self.tail_size = 0
         self.file = None
+        self.path = ""
 
     def writable(self):
         return True
@@ -56,46 +60,45 @@ class CappedStream(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self.size += len(text)
-        if self.file is None and self.size <= self.limit:
-            self.head.append(text)
-            return len(text)
-        if self.file is None:
-            self._spill()
-        self.file.write(text)
-        self.tail.append(text)
-        self.tail_size += len(text)
-        if self.tail_size > 2 * self._tail_limit():
-            joined = "".join(self.tail)[-self._tail_limit() :]
-            self.tail, self.tail_size = [joined], len(joined)
+        if self.file is not None:
+            self.file.write(text)
+        elif self.size > self.limit:
+            self._spill(text)
+        if self.head_room > 0:
+            self.head.append(text[: self.head_room])
+            text = text[self.head_room :]
+            self.head_room -= len(self.head[-1])
+        if text:
+            self.tail.append(text)
+            self.tail_size += len(text)
+            if self.tail_size > 2 * self.tail_limit:
+                joined = "".join(self.tail)[-self.tail_limit :]
+                self.tail, self.tail_size = [joined], len(joined)
         return len(text)
 
-    def _tail_limit(self):
-        return self.limit // 5
-
-    def _spill(self):
+    def _spill(self, text: str) -> None:
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         self.path = f"{OUTPUT_DIR}/run-{self.run_id}-{self.name}.txt"
         self.file = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self.file.write("".join(self.head))
+        self.file.write("".join(self.head) + "".join(self.tail) + text)
 
     def value(self) -> tuple[str, dict | None]:
+        head, tail = "".join(self.head), "".join(self.tail)
         if self.file is None:
-            return "".join(self.head), None
+            return head + tail, None
         self.file.close()
-        head = "".join(self.head)[: self.limit - self._tail_limit()]
-        tail = "".join(self.tail)[-self._tail_limit() :]
         cut = {"total_chars": self.size, "saved_to": self.path}
         marker = (
             f"\n[... output cut: {self.size:,} characters in all; "
             f"the whole text is in {self.path} ...]\n"
         )
-        return head + marker + tail, cut
+        return head + marker + tail[-self.tail_limit :], cut
 
 
-def setup(limit: int, import_map_json: str) -> None:
+def setup(limit: int, memory_mb: int, import_map_json: str) -> None:
     """Prepare the interpreter once, before any user code runs."""
-    global _limit
-    _limit = limit
+    global _limit, _memory_mb
+    _limit, _memory_mb = limit, memory_mb
     _import_map.update(json.loads(import_map_json))
     os.makedirs(WORKSPACE, exist_ok=True)
     os.chdir(WORKSPACE)
@@ -146,7 +149,8 @@ def _capture_open_figures() -> None:
     plt.close("all")
 
 
-async def _load_packages(code: str) -> None:
+async def prepare(code: str) -> None:
+    """Load the bundled packages the code imports (before the time limit starts)."""
     wanted = set()
     for name in find_imports(code):
         package = _import_map.get(name.split(".")[0])
@@ -166,6 +170,8 @@ def _error(exc: BaseException) -> dict:
     if isinstance(exc, ExecutionTimeout):
         lines.append("TimeoutError: interrupted at the time limit\n")
         return {"type": "TimeoutError", "message": "", "traceback": "".join(lines)}
+    if isinstance(exc, MemoryError) and not str(exc):
+        exc = MemoryError(f"out of memory: this sandbox is capped at {_memory_mb} MB")
     lines += traceback.format_exception_only(type(exc), exc)
     if not frames:
         lines = lines[1:]
@@ -182,7 +188,6 @@ async def run(code: str, run_id: int):
     result = error = None
     try:
         try:
-            await _load_packages(code)
             runner = CodeRunner(code, return_mode="last_expr", filename="<code>").compile()
         except SyntaxError as exc:
             error = _error(exc)
@@ -232,4 +237,3 @@ async def install_wheels(meta_json: str, blob) -> str:
 
     importlib.invalidate_caches()
     return json.dumps({"installed": [n for n, _ in meta["wheels"]] + meta["pyodide"]})
-

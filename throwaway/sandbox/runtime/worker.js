@@ -50,7 +50,7 @@ async function init(config) {
   }
   pyodide.runPython("import sys; sys.path.insert(0, '/lib/throwaway')");
   runner = pyodide.pyimport("_throwaway_runner");
-  runner.setup(config.outputLimit, JSON.stringify(config.importMap));
+  runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap));
   self.postMessage({ type: "ready" });
 }
 
@@ -91,6 +91,11 @@ function fsError(err) {
 
 const OPS = {
   async run(msg) {
+    try {
+      await runner.prepare(msg.code);
+    } catch {
+      // a syntax error or a failed import is reported by the run itself
+    }
     self.postMessage({ type: "started", id: msg.id });
     const out = await runner.run(msg.code, msg.id);
     const [json, blob] = out.toJs();

