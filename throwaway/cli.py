@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from throwaway.errors import ThrowawayError
-from throwaway.sandbox import assets
+from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 
@@ -46,9 +46,19 @@ def setup(quiet: bool) -> None:
     found = assets.find_assets()
     result = found or _or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
+        click.echo("warming up: memory snapshot and matplotlib font cache…", err=True)
+    _or_exit(lambda: asyncio.run(_warm_up(result)))
+    if not quiet:
         names = result.available_packages()
         click.echo(f"Pyodide {assets.PYODIDE_VERSION} ready in {result.root}", err=True)
         click.echo(f"{len(names)} packages offline: {', '.join(names)}", err=True)
+
+
+async def _warm_up(found: assets.Assets) -> None:
+    """Make the memory snapshot (on first start) and the font cache, once."""
+    async with Sandbox():
+        pass
+    await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300))
 
 
 @main.command("exec")

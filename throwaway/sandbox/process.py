@@ -62,6 +62,7 @@ class SandboxProcess:
         self.ids = itertools.count(1)
         self.ready = asyncio.Event()
         self.stderr_tail = b""
+        self.snapshot = b""  # filled by a process started with config makeSnapshot
         self.tasks: set[asyncio.Task] = set()
 
     @property
@@ -133,6 +134,9 @@ class SandboxProcess:
     def _dispatch(self, frame: protocol.Frame) -> None:
         msg, event = frame.msg, frame.msg.get("event")
         if event == "ready":
+            self.ready.set()
+        elif event == "snapshot" and self.config.get("makeSnapshot"):
+            self.snapshot = frame.blob
             self.ready.set()
         elif event == "started" and msg.get("id") in self.started:
             self.started[msg["id"]].set()

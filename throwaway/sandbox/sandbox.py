@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from throwaway.errors import SandboxError, SandboxFileError
-from throwaway.sandbox import pypi
+from throwaway.sandbox import pypi, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
@@ -47,6 +47,8 @@ class Sandbox:
         allow_install: whether sandboxed code and `install` may fetch pure-Python
             wheels from PyPI through the host: True, False, or a collection of
             allowed project names.
+        snapshot: start from a memory snapshot of a warmed-up interpreter
+            (made once per machine) instead of loading Pyodide cold.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class Sandbox:
         memory_mb: int = 1024,
         output_limit: int = 100_000,
         allow_install: bool | Collection[str] = True,
+        snapshot: bool = True,
     ):
         if timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds")
@@ -64,7 +67,7 @@ class Sandbox:
         if output_limit < 1000:
             raise ValueError("output_limit must be at least 1000 characters")
         self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
-        self.allow_install = allow_install
+        self.allow_install, self.snapshot = allow_install, snapshot
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
@@ -77,7 +80,10 @@ class Sandbox:
         if self._process is None or not self._process.alive:
             if self._assets is None:
                 self._assets = await asyncio.to_thread(ensure_assets, True)
-            self._process = SandboxProcess(self._assets, self._config(), self._on_call)
+            config = self._config()
+            if self.snapshot and (path := await warmup.ensure_snapshot(self._assets, config)):
+                config["snapshotPath"] = str(path)
+            self._process = SandboxProcess(self._assets, config, self._on_call)
             await self._process.start()
         return self
 
@@ -107,7 +113,11 @@ class Sandbox:
             if name != "micropip"
             for module in lock[name].get("imports", [])
         }
+        fonts = warmup.font_cache_path(assets)
         return {
+            "files": {warmup.FONT_CACHE_STAGED: str(fonts)}
+            if fonts.is_file()
+            else {},
             "memoryMb": self.memory_mb,
             "indexURL": f"{assets.core_dir}/",
             "packageCacheDir": f"{assets.packages_dir}/",

@@ -109,6 +109,8 @@ function onWorkerMessage(msg) {
     send({ event: "ready", restarted: restartReason });
     for (const frame of waiting) forward(frame);
     waiting = [];
+  } else if (msg.type === "snapshot" && init.config.makeSnapshot) {
+    send({ event: "snapshot" }, msg.blob);
   } else if (msg.type === "started" && req?.type === "run" && !req.timer) {
     send({ event: "started", id: msg.id });
     req.timer = setTimeout(() => onTimeout(req), req.timeoutMs);

@@ -8,6 +8,7 @@ returns: this module only makes the honest case pleasant.
 import io
 import json
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -18,6 +19,7 @@ from pyodide.code import CodeRunner, find_imports
 
 WORKSPACE = "/workspace"
 OUTPUT_DIR = "/workspace/.throwaway"
+FONT_CACHE = "/lib/throwaway/fontlist.json"  # written by the host, if it has one
 SITE_PACKAGES = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
 _images: list[bytes] = []
@@ -157,7 +159,14 @@ async def prepare(code: str) -> None:
         if package and name.split(".")[0] not in sys.modules:
             wanted.add(package)
     if wanted:
-        await pyodide_js.loadPackage(sorted(wanted), messageCallback=lambda m: None)
+        await _load(sorted(wanted))
+
+
+async def _load(packages: list[str]) -> None:
+    """Load bundled packages; put the prebuilt matplotlib font cache in place."""
+    await pyodide_js.loadPackage(packages, messageCallback=lambda m: None)
+    if "matplotlib" in packages and os.path.exists(FONT_CACHE):
+        shutil.copyfile(FONT_CACHE, f"{SITE_PACKAGES}/matplotlib/fontlist.json")
 
 
 def _error(exc: BaseException) -> dict:
@@ -228,7 +237,7 @@ async def install_wheels(meta_json: str, blob) -> str:
     meta = json.loads(meta_json)
     data, offset = bytes(blob.to_py()) if hasattr(blob, "to_py") else bytes(blob), 0
     if meta["pyodide"]:
-        await pyodide_js.loadPackage(meta["pyodide"], messageCallback=lambda m: None)
+        await _load(meta["pyodide"])
     for _name, size in meta["wheels"]:
         with zipfile.ZipFile(io.BytesIO(data[offset : offset + size])) as zf:
             zf.extractall(SITE_PACKAGES)

@@ -34,14 +34,33 @@ function clampMemory(megabytes) {
   WebAssembly.Memory = Clamped;
 }
 
+// Imported before a memory snapshot is taken: pure-Python stdlib only (no JS
+// references, no C-extension packages; see PYODIDE-NOTES.md).
+const WARMUP = `import ast, asyncio, collections, csv, dataclasses, datetime, decimal, email.parser, \
+fractions, functools, importlib.metadata, io, itertools, json, math, os, pathlib, random, re, \
+signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi`;
+
 async function init(config) {
   clampMemory(config.memoryMb);
-  pyodide = await loadPyodide({
+  const options = {
     indexURL: config.indexURL,
     packageCacheDir: config.packageCacheDir,
     stdout: (line) => console.error(line),
     stderr: (line) => console.error(line),
-  });
+  };
+  if (config.makeSnapshot) options._makeSnapshot = true;
+  else if (config.snapshotPath) options._loadSnapshot = Deno.readFileSync(config.snapshotPath);
+  pyodide = await loadPyodide(options);
+  if (config.makeSnapshot) {
+    pyodide.runPython(WARMUP);
+    const snapshot = pyodide.makeMemorySnapshot();
+    self.postMessage({ type: "snapshot", blob: snapshot }, [snapshot.buffer]);
+    return;
+  }
+  for (const [path, source] of Object.entries(config.files ?? {})) {
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, Deno.readFileSync(source));
+  }
   pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
   pyodide.registerJsModule("_throwaway_host", { call: hostCall });
   pyodide.FS.mkdirTree("/lib/throwaway");
