@@ -115,9 +115,7 @@ class Sandbox:
         }
         fonts = warmup.font_cache_path(assets)
         return {
-            "files": {warmup.FONT_CACHE_STAGED: str(fonts)}
-            if fonts.is_file()
-            else {},
+            "files": {warmup.FONT_CACHE_STAGED: str(fonts)} if fonts.is_file() else {},
             "memoryMb": self.memory_mb,
             "indexURL": f"{assets.core_dir}/",
             "packageCacheDir": f"{assets.packages_dir}/",

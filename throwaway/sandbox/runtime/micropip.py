@@ -25,7 +25,7 @@ async def install(
     """Install packages (a name, a requirement string, or a list of them)."""
     if isinstance(requirements, str):
         requirements = [requirements]
-    request = json.dumps({"requirements": list(requirements), "deps": bool(deps), "pre": bool(pre)})
+    request = json.dumps({"requirements": [*requirements], "deps": bool(deps), "pre": bool(pre)})
     reply = await _throwaway_host.call("install", request)
     meta = json.loads(reply.json)
     if "error" in meta:

@@ -13,6 +13,7 @@ import signal
 import sys
 import traceback
 import zipfile
+from ast import PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 import pyodide_js
 from pyodide.code import CodeRunner, find_imports
@@ -197,7 +198,9 @@ async def run(code: str, run_id: int):
     result = error = None
     try:
         try:
-            runner = CodeRunner(code, return_mode="last_expr", filename="<code>").compile()
+            runner = CodeRunner(
+                code, return_mode="last_expr", filename="<code>", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT
+            ).compile()
         except SyntaxError as exc:
             error = _error(exc)
         else:
@@ -245,4 +248,5 @@ async def install_wheels(meta_json: str, blob) -> str:
     import importlib
 
     importlib.invalidate_caches()
-    return json.dumps({"installed": [n for n, _ in meta["wheels"]] + meta["pyodide"]})
+    wheels = ["{}=={}".format(*name.split("-")[:2]) for name, _ in meta["wheels"]]
+    return json.dumps({"installed": wheels + meta["pyodide"]})
