@@ -1,5 +1,6 @@
 """throwaway: an agent runtime that runs throwaway Python in a locked-down sandbox."""
 
+from throwaway import mounts
 from throwaway.errors import (
     InstallError,
     SandboxError,
@@ -11,5 +12,5 @@ from throwaway.sandbox import ExecError, ExecResult, OutputCut, Sandbox, Sandbox
 
 __all__ = [
     "ExecError", "ExecResult", "InstallError", "OutputCut", "Sandbox", "SandboxError",
-    "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox", "ThrowawayError",
+    "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox", "ThrowawayError", "mounts",
 ]  # fmt: skip

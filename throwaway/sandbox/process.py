@@ -26,6 +26,8 @@ STDERR_KEEP = 16_384
 
 #: A handler for calls from sandboxed code: (op, json text, blob) -> (reply dict, blob).
 CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
+#: A handler for /mnt requests: (request, blob) -> (reply dict, blob); never raises.
+FsHandler = Callable[[object, bytes], Awaitable[tuple[dict, bytes]]]
 
 
 def deno_command(assets: Assets) -> list[str]:
@@ -53,8 +55,10 @@ def deno_env(assets: Assets) -> dict[str, str]:
 class SandboxProcess:
     """A running Deno sandbox: send requests, await replies, answer its calls."""
 
-    def __init__(self, assets: Assets, config: dict, on_call: CallHandler):
-        self.assets, self.config, self.on_call = assets, config, on_call
+    def __init__(
+        self, assets: Assets, config: dict, on_call: CallHandler, on_fs: FsHandler | None = None
+    ):
+        self.assets, self.config, self.on_call, self.on_fs = assets, config, on_call, on_fs
         self.tag = protocol.new_tag()
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[protocol.Frame]] = {}
@@ -140,6 +144,8 @@ class SandboxProcess:
             self.ready.set()
         elif event == "started" and msg.get("id") in self.started:
             self.started[msg["id"]].set()
+        elif event == "fs" and isinstance(msg.get("seq"), int) and self.on_fs:
+            self._spawn(self._answer_fs(msg, frame.blob))
         elif event == "call" and isinstance(msg.get("callId"), int):
             self._spawn(self._answer_call(msg, frame.blob))
         elif event is None and msg.get("id") in self.pending:
@@ -154,6 +160,16 @@ class SandboxProcess:
             reply, out = {"error": f"{type(exc).__name__}: {exc}"}, b""
         if self.alive:
             frame = {"type": "reply", "callId": msg["callId"], "json": json.dumps(reply)}
+            self.proc.stdin.write(protocol.encode(frame, out))
+
+    async def _answer_fs(self, msg: dict, blob: bytes) -> None:
+        try:
+            request = json.loads(msg.get("json") or "null")
+        except ValueError:
+            request = None
+        reply, out = await self.on_fs(request, blob)
+        if self.alive:
+            frame = {"type": "fsreply", "seq": msg["seq"], "json": json.dumps(reply)}
             self.proc.stdin.write(protocol.encode(frame, out))
 
     async def _drain_stderr(self) -> None:

@@ -39,6 +39,25 @@ class OutputCut:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """Files a run created, modified and deleted, in /workspace and writable mounts."""
+
+    created: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.modified or self.deleted)
+
+    def merge(self, changes: dict[str, str]) -> Changes:
+        """These changes plus ``{path: "created" | "modified" | "deleted"}``."""
+        out = {"created": [*self.created], "modified": [*self.modified], "deleted": [*self.deleted]}
+        for path, kind in changes.items():
+            out[kind].append(path)
+        return Changes(**{k: sorted(v) for k, v in out.items()})
+
+
+@dataclass(frozen=True)
 class ExecResult:
     """The outcome of ``Sandbox.run``."""
 
@@ -50,6 +69,7 @@ class ExecResult:
     duration_ms: float = 0.0
     restarted: bool = False  # the interpreter was restarted: variables were lost
     cut: dict[str, OutputCut] = field(default_factory=dict)
+    changes: Changes = field(default_factory=Changes)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +118,17 @@ def parse_cut(raw: object) -> dict[str, OutputCut]:
     return cuts
 
 
+def parse_changes(raw: object) -> Changes:
+    if not isinstance(raw, dict):
+        return Changes()
+    lists = {}
+    for kind in ("created", "modified", "deleted"):
+        items = raw.get(kind)
+        ok = isinstance(items, list) and all(isinstance(p, str) for p in items)
+        lists[kind] = sorted(items)[:10_000] if ok else []
+    return Changes(**lists)
+
+
 def parse_result(
     meta: dict, blob: bytes, limit: int, duration_ms: float, restarted: bool
 ) -> ExecResult:
@@ -115,4 +146,5 @@ def parse_result(
         duration_ms=duration_ms,
         restarted=restarted,
         cut=parse_cut(meta.get("cut")),
+        changes=parse_changes(meta.get("changes")),
     )

@@ -14,7 +14,7 @@ import asyncio
 import json
 import posixpath
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from throwaway.errors import SandboxError, SandboxFileError
@@ -23,6 +23,8 @@ from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
+from throwaway.vfs.provider import MountProvider
+from throwaway.vfs.table import MountTable
 
 #: Seconds the host waits past the time limit before it kills the process itself
 #: (Deno's main thread normally ends a runaway worker 0.5 s after the limit).
@@ -44,6 +46,8 @@ class Sandbox:
         output_limit: characters kept per stream (stdout, stderr) per run; the
             middle of longer output is cut and the whole text saved to a file in
             /workspace/.throwaway/ (named in ``result.cut``).
+        mounts: folders under /mnt, by name: ``{"data": mounts.LocalDir("./data")}``.
+            Every access is decided and carried out by the host (see throwaway.vfs).
         allow_install: whether sandboxed code and `install` may fetch pure-Python
             wheels from PyPI through the host: True, False, or a collection of
             allowed project names.
@@ -57,6 +61,7 @@ class Sandbox:
         timeout: float = 30.0,
         memory_mb: int = 1024,
         output_limit: int = 100_000,
+        mounts: Mapping[str, MountProvider] | None = None,
         allow_install: bool | Collection[str] = True,
         snapshot: bool = True,
     ):
@@ -68,6 +73,7 @@ class Sandbox:
             raise ValueError("output_limit must be at least 1000 characters")
         self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
         self.allow_install, self.snapshot = allow_install, snapshot
+        self.mounts = MountTable(mounts or {})
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
@@ -83,7 +89,7 @@ class Sandbox:
             config = self._config()
             if self.snapshot and (path := await warmup.ensure_snapshot(self._assets, config)):
                 config["snapshotPath"] = str(path)
-            self._process = SandboxProcess(self._assets, config, self._on_call)
+            self._process = SandboxProcess(self._assets, config, self._on_call, self.mounts.handle)
             await self._process.start()
         return self
 
@@ -116,6 +122,11 @@ class Sandbox:
         fonts = warmup.font_cache_path(assets)
         return {
             "files": {warmup.FONT_CACHE_STAGED: str(fonts)} if fonts.is_file() else {},
+            "mounts": [
+                {"name": name, "writable": info["writable"]}
+                for name, info in self.mounts.describe().items()
+            ],
+            "fsTimeoutMs": (self.mounts.timeout + 5) * 1000,
             "memoryMb": self.memory_mb,
             "indexURL": f"{assets.core_dir}/",
             "packageCacheDir": f"{assets.packages_dir}/",
@@ -135,16 +146,20 @@ class Sandbox:
         timeout = self.timeout if timeout is None else timeout
         async with self._lock:
             restarted = await self._ensure_started()
+            self.mounts.take_changes()
             started = time.perf_counter()
             request = self._process.send({"type": "run", "code": code, "timeoutMs": timeout * 1e3})
             try:
                 frame = await self._await_run(request, timeout)
             except SandboxError as exc:
-                return self._lost(ExecError(CRASHED, f"{exc}; variables were lost"), started)
+                result = self._lost(ExecError(CRASHED, f"{exc}; variables were lost"), started)
             except TimeoutError:
                 await self._process.kill()
-                return self._lost(ExecError(TIMEOUT, _timeout_message(timeout, hard=True)), started)
-            return self._parse_run(frame, started, timeout, restarted)
+                error = ExecError(TIMEOUT, _timeout_message(timeout, hard=True))
+                result = self._lost(error, started)
+            else:
+                result = self._parse_run(frame, started, timeout, restarted)
+            return replace(result, changes=result.changes.merge(self.mounts.take_changes()))
 
     async def _ensure_started(self) -> bool:
         """Start (or restart) the process; True if earlier state was lost."""

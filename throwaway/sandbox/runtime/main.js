@@ -11,6 +11,8 @@
 // buffer gets SIGINT (2); if the worker has not answered after a grace period it
 // is terminated and a fresh one is started ("restarted": true in the reply).
 
+import { BUFFER_SIZE, deliver } from "./hostfs.js";
+
 const GRACE_MS = 500;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -71,6 +73,7 @@ function send(msg, blob) {
 // ---- the worker -----------------------------------------------------------
 
 const interruptBuffer = new SharedArrayBuffer(1);
+const fsBuffer = new SharedArrayBuffer(BUFFER_SIZE); // replies to /mnt requests (hostfs.js)
 const interrupt = new Uint8Array(interruptBuffer);
 let worker = null;
 let ready = false;
@@ -86,7 +89,7 @@ function startWorker() {
     event.preventDefault();
     restart(`the interpreter crashed: ${event.message}`);
   };
-  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer } });
+  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer, fsBuffer } });
 }
 
 function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
@@ -121,6 +124,9 @@ function onWorkerMessage(msg) {
     const json = typeof msg.json === "string" ? msg.json : "{}";
     send({ id: msg.id, json, timedOut: req.fired === true },
       msg.blob instanceof Uint8Array ? msg.blob : null);
+  } else if (msg.type === "fs" && Number.isInteger(msg.seq)) {
+    send({ event: "fs", seq: msg.seq, json: String(msg.json) },
+      msg.blob instanceof Uint8Array ? msg.blob : null);
   } else if (msg.type === "call" && Number.isInteger(msg.callId)) {
     send({ event: "call", callId: msg.callId, op: String(msg.op), json: String(msg.json) },
       msg.blob instanceof Uint8Array ? msg.blob : null);
@@ -149,7 +155,9 @@ startWorker();
 for (;;) {
   const frame = await stdin.frame();
   if (!frame || frame.msg.type === "shutdown") break;
-  if (frame.msg.type === "reply") {
+  if (frame.msg.type === "fsreply") {
+    deliver(fsBuffer, frame.msg.seq, frame.msg.json, frame.blob);
+  } else if (frame.msg.type === "reply") {
     worker.postMessage({ type: "reply", callId: frame.msg.callId, json: frame.msg.json, blob: frame.blob });
   } else if (ready) {
     forward(frame);

@@ -192,6 +192,7 @@ async def run(code: str, run_id: int):
     """Execute code in the persistent namespace; return (meta JSON, image blobs)."""
     del _images[:]
     _captured.clear()
+    before = _scan(WORKSPACE)
     out, err = CappedStream("stdout", run_id, _limit), CappedStream("stderr", run_id, _limit)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
@@ -221,10 +222,36 @@ async def run(code: str, run_id: int):
         "stdout": stdout, "stderr": stderr, "result": result, "error": error,
         "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
         "images": [len(i) for i in _images],
+        "changes": _diff(before, _scan(WORKSPACE)),
     }  # fmt: skip
     blob = b"".join(_images)
     del _images[:]
     return json.dumps(meta), blob
+
+
+def _scan(top: str) -> dict[str, tuple[int, int]]:
+    """path -> (size, mtime_ns) of every file under top (the in-memory workspace)."""
+    found, todo = {}, [top]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                todo.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                found[entry.path] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _diff(before: dict, after: dict) -> dict:
+    return {
+        "created": sorted(after.keys() - before.keys()),
+        "modified": sorted(p for p in after.keys() & before.keys() if after[p] != before[p]),
+        "deleted": sorted(before.keys() - after.keys()),
+    }
 
 
 def _repr(value) -> str:

@@ -8,6 +8,7 @@
 //   worker -> main  {type:"ready"} | {type:"started", id}
 //                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
 import { loadPyodide } from "npm:pyodide@0.27.7";
+import { createHostFS } from "./hostfs.js";
 
 // Hygiene: stray console output must not land on the protocol's stdout.
 for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
@@ -62,6 +63,7 @@ async function init(config) {
     pyodide.FS.writeFile(path, Deno.readFileSync(source));
   }
   pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
+  mountAll(config);
   pyodide.registerJsModule("_throwaway_host", { call: hostCall });
   pyodide.FS.mkdirTree("/lib/throwaway");
   for (const [name, source] of Object.entries(config.modules)) {
@@ -71,6 +73,20 @@ async function init(config) {
   runner = pyodide.pyimport("_throwaway_runner");
   runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap));
   self.postMessage({ type: "ready" });
+}
+
+function mountAll(config) {
+  if (!config.mounts.length) return;
+  const hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
+    buffer: config.fsBuffer,
+    interrupt: new Uint8Array(config.interruptBuffer),
+    timeoutMs: config.fsTimeoutMs,
+    post: (msg) => self.postMessage(msg, msg.blob ? [msg.blob.buffer] : []),
+  });
+  for (const { name, writable } of config.mounts) {
+    pyodide.FS.mkdirTree(`/mnt/${name}`);
+    pyodide.FS.mount(hostfs, { name, writable }, `/mnt/${name}`);
+  }
 }
 
 function hostCall(op, json, blob) {

@@ -1,0 +1,286 @@
+// hostfs.js: the emscripten file system type behind /mnt/<name>.
+//
+// Every node and stream operation asks the host, synchronously: the worker
+// posts {type:"fs", seq, json, blob} to the main thread and blocks in
+// Atomics.wait on a SharedArrayBuffer; main.js relays the request to the host
+// and writes the reply into that buffer. Layout of the buffer:
+//   Int32 [0] state (0 idle, 1 waiting, 2 answered)  [1] seq of the request
+//   Int32 [2] JSON length  [3] data length
+//   bytes [64, 64 + JSON_MAX) reply JSON; [DATA_OFFSET, ...) reply data
+// The host is the authority on every check (paths, read-only, sizes); the
+// checks here only give early, accurate errors. Hooks throw FS.ErrnoError with
+// emscripten's errno numbers only: anything else would kill Pyodide.
+//
+// Files opened for writing are buffered here and committed to the host as a
+// whole on close (a failed commit makes close() raise). Small files come back
+// with the open reply, so open+read+close costs one round trip.
+
+export const JSON_MAX = 1 << 16;
+export const DATA_OFFSET = 64 + JSON_MAX;
+export const DATA_MAX = 8 << 20;
+export const BUFFER_SIZE = DATA_OFFSET + DATA_MAX;
+const PREFETCH = 1 << 16;
+const ATTR_TTL_MS = 50; // a stat answered this recently is reused (open, then fstat)
+const SLICE_MS = 50; // how often a blocked call checks for the time-limit interrupt
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) {
+  const ctl = new Int32Array(buffer, 0, 16);
+  const bytes = new Uint8Array(buffer);
+  const decoder = new TextDecoder();
+  let seq = 0;
+
+  const fail = (name) => new FS.ErrnoError(ERRNO[name] ?? ERRNO.EIO);
+
+  // ---- the synchronous call ------------------------------------------------
+
+  function call(node, op, args = {}, data = null) {
+    const request = { op, mount: node.mount.opts.name, path: relPath(node), ...args };
+    seq = (seq + 1) | 0;
+    Atomics.store(ctl, 1, seq);
+    Atomics.store(ctl, 0, 1);
+    post({ type: "fs", seq, json: JSON.stringify(request), blob: data });
+    const deadline = performance.now() + timeoutMs;
+    while (Atomics.wait(ctl, 0, 1, SLICE_MS) === "timed-out") {
+      if (interrupt[0] !== 0) return abandon("EINTR");
+      if (performance.now() > deadline) return abandon("ETIMEDOUT");
+    }
+    const reply = JSON.parse(decoder.decode(bytes.slice(64, 64 + ctl[2])));
+    const out = bytes.slice(DATA_OFFSET, DATA_OFFSET + ctl[3]);
+    Atomics.store(ctl, 0, 0);
+    if (reply.errno) throw fail(reply.errno);
+    return { reply, data: out };
+  }
+
+  function abandon(name) {
+    Atomics.store(ctl, 1, 0); // a late answer no longer matches any request
+    Atomics.store(ctl, 0, 0);
+    throw fail(name);
+  }
+
+  function relPath(node) {
+    const parts = [];
+    for (let n = node; n !== n.mount.root; n = n.parent) parts.unshift(n.name);
+    return parts.join("/");
+  }
+
+  function childPath(parent, name) {
+    const base = relPath(parent);
+    return base ? `${base}/${name}` : name;
+  }
+
+  // ---- nodes -------------------------------------------------------------------
+
+  function modeFor(mount, isDir) {
+    const perm = mount.opts.writable ? 0o777 : 0o555;
+    return isDir ? S_IFDIR | perm : S_IFREG | (perm & 0o666);
+  }
+
+  function makeNode(parent, name, stat, mount = parent.mount) {
+    const node = FS.createNode(parent, name, modeFor(mount, stat.dir), 0);
+    node.node_ops = nodeOps;
+    node.stream_ops = streamOps;
+    setAttr(node, stat);
+    return node;
+  }
+
+  function setAttr(node, stat) {
+    node.hattr = { size: stat.size ?? 0, mtime: stat.mtime ?? 0, at: performance.now() };
+  }
+
+  function cachedChild(parent, name) {
+    for (let n = FS.nameTable[FS.hashName(parent.id, name)]; n; n = n.name_next) {
+      if (n.parent.id === parent.id && n.name === name) return n;
+    }
+    return null;
+  }
+
+  const nodeOps = {
+    getattr(node) {
+      const open = node.writer;
+      if (!open && (!node.hattr || performance.now() - node.hattr.at > ATTR_TTL_MS)) {
+        setAttr(node, call(node, "stat").reply.stat);
+      }
+      const size = open ? open.size : node.hattr.size;
+      const time = new Date(node.hattr.mtime * 1000);
+      return {
+        dev: 1, ino: node.id, mode: node.mode, nlink: 1, uid: 0, gid: 0, rdev: 0, size,
+        atime: time, mtime: time, ctime: time, blksize: 4096, blocks: Math.ceil(size / 4096),
+      };
+    },
+    setattr(node, attr) {
+      if (attr.size === undefined) return;
+      if (node.writer) {
+        node.writer.resize(attr.size);
+      } else {
+        call(node, "truncate", { size: attr.size });
+        setAttr(node, { size: attr.size, mtime: Date.now() / 1000 });
+      }
+    },
+    lookup(parent, name) {
+      const { reply } = call(parent, "stat", { path: childPath(parent, name) });
+      return makeNode(parent, name, reply.stat);
+    },
+    mknod(parent, name, mode) {
+      const path = childPath(parent, name);
+      if (FS.isDir(mode)) call(parent, "mkdir", { path });
+      else call(parent, "create", { path, exclusive: true });
+      return makeNode(parent, name, { dir: FS.isDir(mode), size: 0, mtime: Date.now() / 1000 });
+    },
+    rename(oldNode, newDir, newName) {
+      call(oldNode, "rename", { dest: childPath(newDir, newName) });
+      const replaced = cachedChild(newDir, newName);
+      if (replaced && replaced !== oldNode) FS.hashRemoveNode(replaced);
+    },
+    unlink(parent, name) {
+      call(parent, "remove", { path: childPath(parent, name) });
+    },
+    rmdir(parent, name) {
+      call(parent, "rmdir", { path: childPath(parent, name) });
+    },
+    readdir(node) {
+      const { reply } = call(node, "list");
+      const names = Array.isArray(reply.names) ? reply.names.map(String) : [];
+      for (const entry of reply.entries ?? []) {
+        if (!cachedChild(node, entry.name)) makeNode(node, entry.name, entry.stat);
+      }
+      return [".", "..", ...names];
+    },
+    symlink() {
+      throw fail("EPERM");
+    },
+    readlink() {
+      throw fail("EINVAL");
+    },
+  };
+
+  // ---- streams -----------------------------------------------------------------
+
+  class Writer {
+    constructor(initial) {
+      this.data = new Uint8Array(Math.max(initial.length, 4096));
+      this.data.set(initial);
+      this.size = initial.length;
+      this.dirty = false;
+    }
+    resize(size) {
+      if (size > this.data.length) {
+        const grown = new Uint8Array(Math.max(size, this.data.length * 2));
+        grown.set(this.data.subarray(0, this.size));
+        this.data = grown;
+      } else if (size < this.size) {
+        this.data.fill(0, size, this.size);
+      }
+      this.size = size;
+      this.dirty = true;
+    }
+  }
+
+  function readAll(node, size, first) {
+    const out = new Uint8Array(size);
+    out.set(first.subarray(0, size));
+    for (let pos = first.length; pos < size;) {
+      const { data } = call(node, "read", { offset: pos, size: Math.min(DATA_MAX, size - pos) });
+      if (!data.length) return out.subarray(0, pos);
+      out.set(data, pos);
+      pos += data.length;
+    }
+    return out;
+  }
+
+  const streamOps = {
+    open(stream) {
+      const node = stream.node;
+      if (FS.isDir(node.mode)) return;
+      const writing = (stream.flags & 3) !== 0;
+      const { reply, data } = call(node, "open", { prefetch: PREFETCH });
+      setAttr(node, reply.stat);
+      if (reply.stat.dir) throw fail("EISDIR");
+      stream.head = data;
+      if (writing) {
+        if (node.writer) throw fail("EBUSY"); // one writer per file at a time
+        node.writer = new Writer(readAll(node, reply.stat.size, data));
+        stream.writer = node.writer;
+      }
+    },
+    close(stream) {
+      const writer = stream.writer;
+      if (!writer) return;
+      stream.node.writer = null;
+      if (!writer.dirty) return;
+      call(stream.node, "write", {}, writer.data.slice(0, writer.size));
+      setAttr(stream.node, { size: writer.size, mtime: Date.now() / 1000 });
+    },
+    read(stream, buffer, offset, length, position) {
+      const writer = stream.writer;
+      if (writer) {
+        const n = Math.max(0, Math.min(length, writer.size - position));
+        buffer.set(writer.data.subarray(position, position + n), offset);
+        return n;
+      }
+      const head = stream.head;
+      if (position + length <= head.length || head.length < PREFETCH) {
+        const n = Math.max(0, Math.min(length, head.length - position));
+        buffer.set(head.subarray(position, position + n), offset);
+        return n;
+      }
+      let done = 0;
+      while (done < length) {
+        const size = Math.min(DATA_MAX, length - done);
+        const { data } = call(stream.node, "read", { offset: position + done, size });
+        buffer.set(data, offset + done);
+        done += data.length;
+        if (data.length < size) break;
+      }
+      return done;
+    },
+    write(stream, buffer, offset, length, position) {
+      const writer = stream.writer;
+      if (!writer) throw fail("EBADF");
+      if (position + length > writer.size) writer.resize(position + length);
+      writer.data.set(buffer.subarray(offset, offset + length), position);
+      writer.dirty = true;
+      return length;
+    },
+    llseek(stream, offset, whence) {
+      let position = offset;
+      if (whence === 1) position += stream.position;
+      else if (whence === 2 && FS.isFile(stream.node.mode)) {
+        position += stream.writer ? stream.writer.size : stream.node.hattr.size;
+      }
+      if (position < 0) throw fail("EINVAL");
+      return position;
+    },
+  };
+
+  return {
+    mount(mount) {
+      const root = FS.createNode(null, "/", modeFor(mount, true), 0);
+      root.node_ops = nodeOps;
+      root.stream_ops = streamOps;
+      root.mount = mount;
+      setAttr(root, { size: 0, mtime: 0 });
+      return root;
+    },
+  };
+}
+
+// Used by main.js: put a host reply into the shared buffer and wake the worker.
+export function deliver(buffer, seq, json, data) {
+  const ctl = new Int32Array(buffer, 0, 16);
+  if (Atomics.load(ctl, 0) !== 1 || Atomics.load(ctl, 1) !== seq) return; // abandoned
+  const bytes = new Uint8Array(buffer);
+  let text = new TextEncoder().encode(json);
+  let body = data ?? new Uint8Array();
+  if (text.length > JSON_MAX || body.length > DATA_MAX) {
+    text = new TextEncoder().encode('{"errno":"EIO"}');
+    body = new Uint8Array();
+  }
+  bytes.set(text, 64);
+  bytes.set(body, DATA_OFFSET);
+  Atomics.store(ctl, 2, text.length);
+  Atomics.store(ctl, 3, body.length);
+  Atomics.store(ctl, 0, 2);
+  Atomics.notify(ctl, 0);
+}

@@ -1,0 +1,97 @@
+"""Fsspec: any fsspec file system (memory, zip, s3, gcs, http, ...) as a mount."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import posixpath
+
+import fsspec
+from fsspec.asyn import AsyncFileSystem
+
+from throwaway.vfs.provider import MountProvider, Stat, oserror
+
+
+class Fsspec(MountProvider):
+    """Serve ``url`` (``"memory://bucket"``, ``"zip://::data.zip"``, ``"s3://b/prefix"``)
+    or a ready file system object with a ``root`` inside it.
+
+    Blocking file systems run in a thread; async ones are awaited.
+    """
+
+    def __init__(self, url_or_fs, *, root: str = "", writable: bool = False, **options):
+        if isinstance(url_or_fs, str):
+            self.fs, self.base = fsspec.core.url_to_fs(url_or_fs, **options)
+        else:
+            self.fs, self.base = url_or_fs, root
+        self.base = self.base.rstrip("/")
+        self.writable = writable
+        self.label = url_or_fs if isinstance(url_or_fs, str) else type(url_or_fs).__name__
+
+    def describe(self) -> str:
+        return f"fsspec {self.label}"
+
+    def _full(self, path: str) -> str:
+        if not path:
+            return self.base or self.fs.root_marker or "/"
+        return posixpath.join(self.base, path) if self.base else path
+
+    async def _call(self, name: str, *args, **kwargs):
+        if isinstance(self.fs, AsyncFileSystem) and self.fs.asynchronous:
+            return await getattr(self.fs, f"_{name}")(*args, **kwargs)
+        return await asyncio.to_thread(getattr(self.fs, name), *args, **kwargs)
+
+    async def stat(self, path: str) -> Stat:
+        full = self._full(path)
+        try:
+            info = await self._call("info", full)
+        except FileNotFoundError:
+            raise oserror(errno.ENOENT, path) from None
+        mtime = info.get("mtime") or info.get("created") or 0
+        return Stat(
+            is_dir=info.get("type") == "directory",
+            size=int(info.get("size") or 0),
+            mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime),
+        )
+
+    async def list(self, path: str) -> list[str]:
+        if not (await self.stat(path)).is_dir:
+            raise oserror(errno.ENOTDIR, path)
+        entries = await self._call("ls", self._full(path), detail=False)
+        names = {posixpath.basename(e.rstrip("/")) for e in entries}
+        return sorted(n for n in names if n)
+
+    async def read(self, path: str, offset: int, size: int) -> bytes:
+        if (await self.stat(path)).is_dir:
+            raise oserror(errno.EISDIR, path)
+        return await self._call("cat_file", self._full(path), start=offset, end=offset + size)
+
+    async def write(self, path: str, data: bytes) -> None:
+        await self._call("pipe_file", self._full(path), data)
+
+    async def mkdir(self, path: str) -> None:
+        if await self._exists(path):
+            raise oserror(errno.EEXIST, path)
+        await self._call("makedirs", self._full(path), exist_ok=True)
+
+    async def remove(self, path: str) -> None:
+        if (await self.stat(path)).is_dir:
+            raise oserror(errno.EISDIR, path)
+        await self._call("rm_file", self._full(path))
+
+    async def rmdir(self, path: str) -> None:
+        if await self.list(path):
+            raise oserror(errno.ENOTEMPTY, path)
+        await self._call("rmdir", self._full(path))
+
+    async def rename(self, src: str, dst: str) -> None:
+        if (await self.stat(src)).is_dir:
+            raise oserror(errno.EXDEV, src)  # fsspec has no atomic directory rename
+        await self._call("mv", self._full(src), self._full(dst))
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            await self.stat(path)
+        except FileNotFoundError:
+            return False
+        return True

@@ -1,0 +1,117 @@
+"""LocalDir: a folder on the host as a mount."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from throwaway.vfs.provider import MountProvider, Stat, oserror
+
+
+SMALL_IO = 1 << 16  # below this, a thread hop costs more than the disk
+
+
+class LocalDir(MountProvider):
+    """Serve a host directory; read-only unless ``writable=True``.
+
+    Every path is resolved (following symlinks) and must stay inside the root:
+    a symlink that points elsewhere reads as permission denied.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, writable: bool = False):
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"LocalDir: {root} is not a directory")
+        self.writable = writable
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"
+
+    def _inside(self, path: str, *, follow_last: bool = True) -> Path:
+        """The host path for ``path``, refusing anything that resolves outside the root."""
+        target = self.root / path
+        # with follow_last=False the last part may be a link we are about to remove or rename
+        resolved = target.resolve() if follow_last else target.parent.resolve() / target.name
+        if resolved != self.root and self.root not in resolved.parents:
+            raise oserror(errno.EACCES, path)
+        return resolved
+
+    async def stat(self, path: str) -> Stat:
+        st = self._inside(path).stat()
+        return Stat(is_dir=os.path.isdir(self._inside(path)), size=st.st_size, mtime=st.st_mtime)
+
+    async def list(self, path: str) -> list[str]:
+        return sorted(os.listdir(self._inside(path)))
+
+    async def entries(self, path: str) -> list[tuple[str, Stat]]:
+        out = []
+        with os.scandir(self._inside(path)) as it:
+            for entry in it:
+                try:
+                    st = entry.stat()  # follows links; a link out of the root is checked on use
+                except OSError:
+                    continue
+                out.append((entry.name, Stat(entry.is_dir(), st.st_size, st.st_mtime)))
+        return sorted(out)
+
+    async def read(self, path: str, offset: int, size: int) -> bytes:
+        target = self._inside(path)
+        if size <= SMALL_IO:
+            return _pread(target, offset, size)
+        return await asyncio.to_thread(_pread, target, offset, size)
+
+    async def write(self, path: str, data: bytes) -> None:
+        target = self._inside(path)
+        if target.is_dir():
+            raise oserror(errno.EISDIR, path)
+        if len(data) <= SMALL_IO:
+            _replace(target, data)
+        else:
+            await asyncio.to_thread(_replace, target, data)
+
+    async def mkdir(self, path: str) -> None:
+        self._inside(path).mkdir()
+
+    async def remove(self, path: str) -> None:
+        target = self._inside(path, follow_last=False)
+        if target.is_dir() and not target.is_symlink():
+            raise oserror(errno.EISDIR, path)
+        target.unlink()
+
+    async def rmdir(self, path: str) -> None:
+        self._inside(path, follow_last=False).rmdir()
+
+    async def rename(self, src: str, dst: str) -> None:
+        source = self._inside(src, follow_last=False)
+        target = self._inside(dst, follow_last=False)
+        if not source.exists() and not source.is_symlink():
+            raise oserror(errno.ENOENT, src)
+        if target.is_dir() and not source.is_dir():
+            raise oserror(errno.EISDIR, dst)
+        os.replace(source, target) if not target.is_dir() else _rename_dir(source, target)
+
+
+def _pread(target: Path, offset: int, size: int) -> bytes:
+    with open(target, "rb") as f:
+        return os.pread(f.fileno(), size, offset)
+
+
+def _replace(target: Path, data: bytes) -> None:
+    """Write to a temporary file beside the target, then rename over it."""
+    tmp = target.with_name(f".throwaway-{os.getpid()}-{secrets.token_hex(4)}.part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _rename_dir(source: Path, target: Path) -> None:
+    if any(target.iterdir()):
+        raise oserror(errno.ENOTEMPTY, str(target.name))
+    target.rmdir()
+    shutil.move(source, target)

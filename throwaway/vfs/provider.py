@@ -1,0 +1,81 @@
+"""MountProvider: the one seam between a sandbox's /mnt/<name> folder and the world.
+
+A provider serves one mount. Every method takes a *clean relative path* inside
+the mount: ``""`` is the mount's root, ``"a/b.txt"`` a file below it. Paths have
+already been checked by the host (no ``..``, no absolute paths, no empty or
+``.`` parts, no NUL, length limits) before a provider sees them; providers that
+map paths onto something with links (a local directory) must still make sure
+the target stays inside their root.
+
+Methods are coroutines. They report failure by raising ``OSError`` with the
+right errno (``FileNotFoundError``, ``IsADirectoryError``, ``NotADirectoryError``,
+``FileExistsError``, ``PermissionError``, ``OSError(errno.ENOTEMPTY, ...)``);
+the sandboxed code sees the same error. Any other exception reaches the
+sandbox as ``EIO`` and is logged on the host; the host stays up either way.
+
+Read-only providers implement ``stat``, ``list`` and ``read``. Writable ones add
+``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``.
+Whether a mount *is* writable is decided by ``writable``; the host refuses
+changes to a read-only mount before the provider is called.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What the sandbox learns about a path."""
+
+    is_dir: bool
+    size: int = 0
+    mtime: float = 0.0
+
+
+def oserror(code: int, path: str) -> OSError:
+    """An OSError of the right subclass for errno ``code``."""
+    return OSError(code, os.strerror(code), path)
+
+
+class MountProvider:
+    """Base class: read-only, with every operation unsupported until overridden."""
+
+    writable: bool = False
+
+    async def stat(self, path: str) -> Stat:
+        raise oserror(errno.ENOSYS, path)
+
+    async def list(self, path: str) -> list[str]:
+        """Names (not paths) in the directory ``path``."""
+        raise oserror(errno.ENOSYS, path)
+
+    async def entries(self, path: str) -> list[tuple[str, Stat]] | None:
+        """Optional: names with their stats in one go (saves the sandbox a call per name)."""
+        return None
+
+    async def read(self, path: str, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``; fewer only at end of file."""
+        raise oserror(errno.ENOSYS, path)
+
+    async def write(self, path: str, data: bytes) -> None:
+        """Create or replace the file ``path`` with ``data``."""
+        raise oserror(errno.EROFS, path)
+
+    async def mkdir(self, path: str) -> None:
+        raise oserror(errno.EROFS, path)
+
+    async def remove(self, path: str) -> None:
+        raise oserror(errno.EROFS, path)
+
+    async def rmdir(self, path: str) -> None:
+        raise oserror(errno.EROFS, path)
+
+    async def rename(self, src: str, dst: str) -> None:
+        raise oserror(errno.EROFS, src)
+
+    def describe(self) -> str:
+        """One line for the model's system prompt and for logs."""
+        return type(self).__name__

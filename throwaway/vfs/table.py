@@ -1,0 +1,215 @@
+"""MountTable: answers the sandbox's file-system requests for /mnt/<name>.
+
+Requests come from sandboxed code and are hostile until checked: the op must be
+known, the mount must exist, the path must be clean (paths.py), a change needs a
+writable mount, sizes are bounded, and every provider call has a timeout. The
+reply is ``{"ok": True, ...}`` or ``{"errno": "ENOENT", "message": ...}``; the
+sandbox turns the errno name into the OSError Python code expects.
+
+The table also keeps the audit of what changed in writable mounts since the
+last `take_changes()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections.abc import Mapping
+
+from throwaway.vfs.paths import clean
+from throwaway.vfs.provider import MountProvider, Stat
+
+log = logging.getLogger(__name__)
+
+MOUNT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+READ_CHUNK = 8 << 20  # the most one read reply carries (the sandbox's shared buffer)
+CHANGING_OPS = {"write", "create", "mkdir", "remove", "rmdir", "rename", "truncate"}
+
+
+def check_mount_name(name: str) -> str:
+    if not name or not set(name.lower()) <= MOUNT_NAME_CHARS or name in (".", ".."):
+        raise ValueError(
+            f"mount name {name!r} must be a plain folder name (letters, digits, _ - .), "
+            "e.g. 'data' for /mnt/data"
+        )
+    return name
+
+
+class MountTable:
+    """The mounts of one sandbox, by name."""
+
+    def __init__(
+        self,
+        mounts: Mapping[str, MountProvider],
+        *,
+        timeout: float = 30.0,
+        max_file_bytes: int = 512 << 20,
+    ):
+        self.mounts = {check_mount_name(n): p for n, p in mounts.items()}
+        for name, provider in self.mounts.items():
+            if not isinstance(provider, MountProvider):
+                raise TypeError(f"mount {name!r}: expected a MountProvider, got {provider!r}")
+        self.timeout, self.max_file_bytes = timeout, max_file_bytes
+        self.changes: dict[str, str] = {}
+
+    def describe(self) -> dict[str, dict]:
+        """What the sandbox (and a model) may know about each mount."""
+        return {n: {"writable": p.writable, "about": p.describe()} for n, p in self.mounts.items()}
+
+    def take_changes(self) -> dict[str, str]:
+        """``{"/mnt/out/a.txt": "created" | "modified" | "deleted"}`` since the last call."""
+        changes, self.changes = self.changes, {}
+        return changes
+
+    async def handle(self, request: object, blob: bytes) -> tuple[dict, bytes]:
+        """Answer one request; never raises."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._handle(request, blob)
+        except TimeoutError:
+            return _error(errno.ETIMEDOUT, "the mount's provider did not answer in time"), b""
+        except OSError as exc:
+            code = exc.errno if exc.errno in errno.errorcode else errno.EIO
+            return _error(code, exc.strerror or str(exc)), b""
+        except Exception as exc:
+            log.warning("mount provider failed: %r", exc, exc_info=True)
+            return _error(errno.EIO, f"{type(exc).__name__}: {exc}"), b""
+
+    async def _handle(self, request: object, blob: bytes) -> tuple[dict, bytes]:
+        if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+            raise OSError(errno.EINVAL, "malformed request")
+        op, name = request["op"], request.get("mount")
+        provider = self.mounts.get(name) if isinstance(name, str) else None
+        if provider is None:
+            raise OSError(errno.ENOENT, f"no mount named {name!r}")
+        path = clean(request.get("path"))
+        if op in CHANGING_OPS and not provider.writable:
+            raise OSError(errno.EROFS, f"/mnt/{name} is read-only")
+        handler = getattr(self, f"_op_{op}", None)
+        if handler is None:
+            raise OSError(errno.ENOSYS, f"unknown operation {op!r}")
+        return await handler(provider, name, path, request, blob)
+
+    # ---- reading -------------------------------------------------------------
+
+    async def _op_stat(self, provider, name, path, request, blob):
+        return {"ok": True, "stat": _stat(await provider.stat(path))}, b""
+
+    async def _op_list(self, provider, name, path, request, blob):
+        entries = await provider.entries(path)
+        if entries is None:
+            names = [n for n in await provider.list(path) if _plain_name(n)]
+            return {"ok": True, "names": names}, b""
+        entries = [(n, st) for n, st in entries if _plain_name(n)]
+        listing = [{"name": n, "stat": _stat(st)} for n, st in entries]
+        return {"ok": True, "names": [n for n, _ in entries], "entries": listing}, b""
+
+    async def _op_read(self, provider, name, path, request, blob):
+        offset, size = _int(request.get("offset")), min(_int(request.get("size")), READ_CHUNK)
+        return {"ok": True}, bytes(await provider.read(path, offset, size))
+
+    async def _op_open(self, provider, name, path, request, blob):
+        """Stat, plus the first bytes of a file so that small files need no further call."""
+        stat = await provider.stat(path)
+        data = b""
+        if not stat.is_dir and request.get("prefetch"):
+            size = min(_int(request["prefetch"]), READ_CHUNK)
+            data = bytes(await provider.read(path, 0, size))
+        return {"ok": True, "stat": _stat(stat)}, data
+
+    # ---- changing --------------------------------------------------------------
+
+    async def _op_write(self, provider, name, path, request, blob):
+        if len(blob) > self.max_file_bytes:
+            limit = self.max_file_bytes
+            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        existed = await self._exists(provider, path)
+        await provider.write(path, blob)
+        self._record(name, path, "modified" if existed else "created")
+        return {"ok": True}, b""
+
+    async def _op_create(self, provider, name, path, request, blob):
+        if await self._exists(provider, path):
+            if request.get("exclusive"):
+                raise OSError(errno.EEXIST, "file exists")
+            return {"ok": True}, b""
+        await provider.write(path, b"")
+        self._record(name, path, "created")
+        return {"ok": True}, b""
+
+    async def _op_truncate(self, provider, name, path, request, blob):
+        size = _int(request.get("size"))
+        stat = await provider.stat(path)
+        data = await provider.read(path, 0, min(size, stat.size)) if size else b""
+        await provider.write(path, data + b"\0" * (size - len(data)))
+        self._record(name, path, "modified")
+        return {"ok": True}, b""
+
+    async def _op_mkdir(self, provider, name, path, request, blob):
+        await provider.mkdir(path)
+        return {"ok": True}, b""
+
+    async def _op_remove(self, provider, name, path, request, blob):
+        await provider.remove(path)
+        self._record(name, path, "deleted")
+        return {"ok": True}, b""
+
+    async def _op_rmdir(self, provider, name, path, request, blob):
+        await provider.rmdir(path)
+        return {"ok": True}, b""
+
+    async def _op_rename(self, provider, name, path, request, blob):
+        dest = clean(request.get("dest"))
+        if not path or not dest:
+            raise OSError(errno.EBUSY, "cannot rename a mount's root")
+        dest_existed = await self._exists(provider, dest)
+        src_is_file = not (await provider.stat(path)).is_dir
+        await provider.rename(path, dest)
+        if src_is_file:
+            self._record(name, path, "deleted")
+            self._record(name, dest, "modified" if dest_existed else "created")
+        return {"ok": True}, b""
+
+    # ---- helpers -----------------------------------------------------------------
+
+    async def _exists(self, provider: MountProvider, path: str) -> bool:
+        try:
+            await provider.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _record(self, name: str, path: str, change: str) -> None:
+        key = f"/mnt/{name}/{path}"
+        before = self.changes.get(key)
+        if before == "created" and change == "deleted":
+            del self.changes[key]  # made and removed within one run: nothing to report
+        elif before == "created" and change == "modified":
+            pass
+        elif before == "deleted" and change == "created":
+            self.changes[key] = "modified"
+        else:
+            self.changes[key] = change
+
+
+def _stat(stat: Stat) -> dict:
+    return {"dir": bool(stat.is_dir), "size": max(int(stat.size), 0), "mtime": float(stat.mtime)}
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise OSError(errno.EINVAL, "expected a non-negative integer")
+    return value
+
+
+def _plain_name(name: object) -> bool:
+    try:
+        clean(name)
+    except OSError:
+        return False
+    return isinstance(name, str) and "/" not in name
+
+
+def _error(code: int, message: str) -> dict:
+    return {"errno": errno.errorcode.get(code, "EIO"), "message": message}
