@@ -11,7 +11,6 @@ from pathlib import Path
 
 from throwaway.vfs.provider import MountProvider, Stat, oserror
 
-
 SMALL_IO = 1 << 16  # below this, a thread hop costs more than the disk
 
 
