@@ -16,6 +16,7 @@ from throwaway.errors import ThrowawayError
 from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
+from throwaway.vfs.spec import parse_mount
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
 
@@ -61,6 +62,19 @@ async def _warm_up(found: assets.Assets) -> None:
     await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300))
 
 
+def _parse_mounts(ctx, param, values: tuple[str, ...]) -> list:
+    mounts = []
+    for text in values:
+        try:
+            mounts.append(parse_mount(text))
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    names = [name for name, _ in mounts]
+    if len(set(names)) != len(names):
+        raise click.BadParameter("each mount needs its own NAME", ctx, param)
+    return mounts
+
+
 @main.command("exec")
 @click.argument("file", type=click.File("r"))
 @click.option(
@@ -84,7 +98,16 @@ async def _warm_up(found: assets.Assets) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to save images  [default: ./throwaway-out/exec-<time>]",
 )
-def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None) -> None:
+@click.option(
+    "--mount",
+    "mount_specs",
+    multiple=True,
+    callback=_parse_mounts,
+    metavar="NAME=SOURCE[:rw]",
+    help="Make SOURCE appear at /mnt/NAME: a folder, an http(s) URL or an fsspec URL; "
+    "read-only unless it ends in :rw. Repeatable.",
+)
+def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None, mount_specs) -> None:
     """Run a Python FILE (or - for stdin) in a fresh sandbox.
 
     \b
@@ -94,11 +117,12 @@ def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None) -> None:
     N for sys.exit(N).
 
     \b
-    Example:
+    Examples:
       throwaway exec --timeout 10 analysis.py
+      throwaway exec --mount data=./data --mount out=./out:rw report.py
     """  # fmt: skip
     code = file.read()
-    sandbox = Sandbox(timeout=timeout, memory_mb=memory_mb)
+    sandbox = Sandbox(timeout=timeout, memory_mb=memory_mb, mounts=dict(mount_specs))
     result = _or_exit(lambda: asyncio.run(_run_once(sandbox, code)))
     _show(result, out_dir)
     sys.exit(_exit_status(result))
@@ -115,6 +139,10 @@ def _show(result: ExecResult, out_dir: Path | None) -> None:
         print(result.result)
     sys.stdout.flush()
     sys.stderr.write(result.stderr)
+    for kind in ("created", "modified", "deleted"):
+        for path in getattr(result.changes, kind):
+            if path.startswith("/mnt/"):
+                click.echo(f"{kind}: {path}", err=True)
     error = result.error
     if error and error.type == "SystemExit":
         if not error.message.lstrip("-").isdigit() and error.message != "None":
