@@ -23,12 +23,14 @@ from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
+from throwaway.sandbox.workspace import WorkspaceMirror
 from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import MountTable
 
 #: Seconds the host waits past the time limit before it kills the process itself
 #: (Deno's main thread normally ends a runaway worker 0.5 s after the limit).
 HOST_GRACE = 1.5
+LOST = "variables are lost, and /workspace is back to how it was before this run"
 #: Modules written into the sandbox at start: file name -> module name.
 MODULES = {
     "runner.py": "_throwaway_runner",
@@ -48,6 +50,8 @@ class Sandbox:
             /workspace/.throwaway/ (named in ``result.cut``).
         mounts: folders under /mnt, by name: ``{"data": mounts.LocalDir("./data")}``.
             Every access is decided and carried out by the host (see throwaway.vfs).
+        mount_timeout: seconds one provider call may take before the sandboxed
+            code gets ``TimeoutError`` (an OSError with errno ETIMEDOUT).
         allow_install: whether sandboxed code and `install` may fetch pure-Python
             wheels from PyPI through the host: True, False, or a collection of
             allowed project names.
@@ -62,6 +66,7 @@ class Sandbox:
         memory_mb: int = 1024,
         output_limit: int = 100_000,
         mounts: Mapping[str, MountProvider] | None = None,
+        mount_timeout: float = 30.0,
         allow_install: bool | Collection[str] = True,
         snapshot: bool = True,
     ):
@@ -73,7 +78,9 @@ class Sandbox:
             raise ValueError("output_limit must be at least 1000 characters")
         self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
         self.allow_install, self.snapshot = allow_install, snapshot
-        self.mounts = MountTable(mounts or {})
+        self.mounts = MountTable(mounts or {}, timeout=mount_timeout)
+        self._mirror = WorkspaceMirror()
+        self._restore = False  # the interpreter lost /workspace: put the mirror back
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
@@ -94,10 +101,12 @@ class Sandbox:
         return self
 
     async def close(self) -> None:
-        """Stop the Deno process. The Sandbox can be started again."""
+        """Stop the Deno process and drop the workspace. The Sandbox can start again."""
         if self._process is not None:
             await self._process.close()
             self._process = None
+        self._mirror.close()
+        self._mirror = WorkspaceMirror()
 
     async def __aenter__(self) -> Sandbox:
         return await self.start()
@@ -152,13 +161,15 @@ class Sandbox:
             try:
                 frame = await self._await_run(request, timeout)
             except SandboxError as exc:
-                result = self._lost(ExecError(CRASHED, f"{exc}; variables were lost"), started)
+                result = self._lost(ExecError(CRASHED, f"{exc}; {LOST}"), started)
             except TimeoutError:
                 await self._process.kill()
                 error = ExecError(TIMEOUT, _timeout_message(timeout, hard=True))
                 result = self._lost(error, started)
             else:
                 result = self._parse_run(frame, started, timeout, restarted)
+            if not self._restore:
+                await self._copy_workspace(result.changes)
             return replace(result, changes=result.changes.merge(self.mounts.take_changes()))
 
     async def _ensure_started(self) -> bool:
@@ -166,7 +177,23 @@ class Sandbox:
         lost = self._lost_state or (self._process is not None and not self._process.alive)
         await self.start()
         self._lost_state = False
+        if lost or self._restore:
+            self._restore = False
+            for path, data in self._mirror.files():
+                await self._request({"type": "write_file", "path": path}, data)
         return lost
+
+    async def _copy_workspace(self, changes) -> None:
+        """Bring the host's mirror of /workspace up to date after a run."""
+        for path in changes.deleted:
+            self._mirror.delete(path)
+        for path in [*changes.created, *changes.modified]:
+            if self._mirror.covers(path):
+                try:
+                    frame = await self._request({"type": "read_file", "path": path})
+                except SandboxFileError:
+                    continue  # gone again, e.g. replaced by a directory
+                self._mirror.put(path, frame.blob)
 
     async def _await_run(self, request: int, timeout: float):
         process = self._process
@@ -182,7 +209,7 @@ class Sandbox:
             reply.cancel()
 
     def _lost(self, error: ExecError, started: float) -> ExecResult:
-        self._lost_state = True
+        self._lost_state = self._restore = True
         duration = (time.perf_counter() - started) * 1e3
         return ExecResult(error=error, duration_ms=duration, restarted=True)
 
@@ -195,7 +222,8 @@ class Sandbox:
             meta = {"error": {"type": "ProtocolError", "message": "unreadable reply"}}
         if not isinstance(meta, dict):
             meta = {"error": {"type": "ProtocolError", "message": "malformed reply"}}
-        restarted = restarted or msg.get("restarted") is True
+        if msg.get("restarted") is True:  # this run ended in a fresh interpreter
+            restarted = self._restore = True
         result = parse_result(meta, frame.blob, self.output_limit, duration, restarted)
         if msg.get("timedOut") is True:
             hard = msg.get("restarted") is True
@@ -208,7 +236,10 @@ class Sandbox:
     async def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file in the sandbox (relative paths are under /workspace)."""
         blob = data.encode() if isinstance(data, str) else bytes(data)
-        await self._file_op({"type": "write_file", "path": _sandbox_path(path)}, blob)
+        path = _sandbox_path(path)
+        await self._file_op({"type": "write_file", "path": path}, blob)
+        if self._mirror.covers(path):
+            self._mirror.put(path, blob)
 
     async def read_file(self, path: str) -> bytes:
         """Read a file from the sandbox's file system."""
@@ -223,8 +254,12 @@ class Sandbox:
     async def _file_op(self, msg: dict, blob: bytes = b""):
         async with self._lock:
             await self._ensure_started()
-            request = self._process.send(msg, blob)
-            frame = await asyncio.wait_for(self._process.reply(request), 120)
+            return await self._request(msg, blob)
+
+    async def _request(self, msg: dict, blob: bytes = b""):
+        """One file request to the started process (the caller holds the lock)."""
+        request = self._process.send(msg, blob)
+        frame = await asyncio.wait_for(self._process.reply(request), 120)
         reply = json.loads(frame.msg.get("json") or "{}")
         if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
             err = reply["error"]
@@ -277,7 +312,7 @@ def _sandbox_path(path: str) -> str:
 def _timeout_message(timeout: float, hard: bool) -> str:
     text = f"the code ran past the {timeout:g} s time limit and was stopped"
     if hard:
-        text += "; the interpreter was restarted and variables from earlier runs were lost"
+        text += f"; the interpreter was restarted: {LOST}"
     return text
 
 
