@@ -30,6 +30,8 @@ from throwaway.vfs.table import MountTable
 #: Seconds the host waits past the time limit before it kills the process itself
 #: (Deno's main thread normally ends a runaway worker 0.5 s after the limit).
 HOST_GRACE = 1.5
+#: Seconds a run may wait for the interpreter to be ready and its packages loaded.
+STARTUP_TIMEOUT = 120.0
 LOST = "variables are lost, and /workspace is back to how it was before this run"
 #: Modules written into the sandbox at start: file name -> module name.
 MODULES = {
@@ -81,6 +83,7 @@ class Sandbox:
         self.mounts = MountTable(mounts or {}, timeout=mount_timeout)
         self._mirror = WorkspaceMirror()
         self._restore = False  # the interpreter lost /workspace: put the mirror back
+        self._runs = 0  # numbers runs across restarts (names of saved output files)
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
@@ -157,7 +160,9 @@ class Sandbox:
             restarted = await self._ensure_started()
             self.mounts.take_changes()
             started = time.perf_counter()
-            request = self._process.send({"type": "run", "code": code, "timeoutMs": timeout * 1e3})
+            self._runs += 1
+            msg = {"type": "run", "code": code, "timeoutMs": timeout * 1e3, "runNo": self._runs}
+            request = self._process.send(msg)
             try:
                 frame = await self._await_run(request, timeout)
             except SandboxError as exc:
@@ -168,7 +173,9 @@ class Sandbox:
                 result = self._lost(error, started)
             else:
                 result = self._parse_run(frame, started, timeout, restarted)
-            if not self._restore:
+            if self._restore:
+                await self._process.kill()  # Deno exits after a restart; make sure of it
+            else:
                 await self._copy_workspace(result.changes)
             return replace(result, changes=result.changes.merge(self.mounts.take_changes()))
 
@@ -196,13 +203,17 @@ class Sandbox:
                 self._mirror.put(path, frame.blob)
 
     async def _await_run(self, request: int, timeout: float):
+        """The run's reply. Deno enforces the limit; the host only backs it up."""
         process = self._process
         reply = asyncio.ensure_future(process.reply(request))
         started = asyncio.ensure_future(process.started[request].wait())
         try:
-            await asyncio.wait({reply, started}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
-            if not (reply.done() or started.done()):
-                raise TimeoutError
+            await asyncio.wait({reply, started}, timeout=STARTUP_TIMEOUT,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if reply.done():
+                return reply.result()
+            if not started.done():
+                raise SandboxError(f"the code did not start within {STARTUP_TIMEOUT:g} s")
             return await asyncio.wait_for(reply, timeout + HOST_GRACE)
         finally:
             started.cancel()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from throwaway.sandbox.assets import PYODIDE_VERSION, Assets
@@ -40,7 +41,7 @@ def snapshot_path(assets: Assets) -> Path:
 
 
 def font_cache_path(assets: Assets) -> Path:
-    return assets.root / "warm" / f"fontlist-{runtime_key()}.json"
+    return assets.root / "warm" / "fontlist.json"  # depends on Pyodide's matplotlib only
 
 
 async def ensure_snapshot(assets: Assets, config: dict) -> Path | None:
@@ -76,10 +77,11 @@ async def ensure_font_cache(assets: Assets, sandbox_factory) -> Path | None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write path atomically and drop older files of its kind (other runtime keys)."""
+    """Write path atomically; drop snapshots of other runtimes unused for a week."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob(path.name.replace(runtime_key(), "*")):
-        old.unlink(missing_ok=True)
+    for old in path.parent.glob("snapshot-*.bin"):
+        if time.time() - old.stat().st_atime > 7 * 86400:
+            old.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -8,8 +8,10 @@
 // bytes that sandboxed code writes to stdout cannot pass for a frame.
 //
 // Time limit: when a run starts, a timer is armed; at the limit the interrupt
-// buffer gets SIGINT (2); if the worker has not answered after a grace period it
-// is terminated and a fresh one is started ("restarted": true in the reply).
+// buffer gets SIGINT (2). If the worker has not answered after a grace period,
+// or the interpreter dies, the pending requests are answered ("restarted": true)
+// and this process exits: worker.terminate() cannot stop wasm stuck in a C call,
+// so only a new process frees the CPU and memory. The host starts a new one.
 
 import { BUFFER_SIZE, deliver } from "./hostfs.js";
 
@@ -79,7 +81,6 @@ let worker = null;
 let ready = false;
 let waiting = []; // host requests held until the worker is ready
 let inflight = new Map(); // id -> {type, timeoutMs, timer, kill, fired}: requests the worker holds
-let restartReason = null;
 
 function startWorker() {
   ready = false;
@@ -93,15 +94,10 @@ function startWorker() {
 }
 
 function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
-  worker.terminate();
   for (const [id, req] of inflight) {
-    clearTimeout(req.timer);
-    clearTimeout(req.kill);
     send({ id, restarted: true, timedOut: req.fired === true, error });
   }
-  inflight = new Map();
-  restartReason = reason;
-  startWorker();
+  Deno.exit(3);
 }
 
 function onWorkerMessage(msg) {
@@ -109,17 +105,19 @@ function onWorkerMessage(msg) {
   const req = inflight.get(msg.id);
   if (msg.type === "ready" && !ready) {
     ready = true;
-    send({ event: "ready", restarted: restartReason });
+    send({ event: "ready" });
     for (const frame of waiting) forward(frame);
     waiting = [];
   } else if (msg.type === "snapshot" && init.config.makeSnapshot) {
     send({ event: "snapshot" }, msg.blob);
   } else if (msg.type === "started" && req?.type === "run" && !req.timer) {
-    send({ event: "started", id: msg.id });
     req.timer = setTimeout(() => onTimeout(req), req.timeoutMs);
+    // the host's own deadline only matters for long runs: tell it, but not for quick ones
+    req.notify = setTimeout(() => send({ event: "started", id: msg.id }), 20);
   } else if (msg.type === "done" && req) {
     clearTimeout(req.timer);
     clearTimeout(req.kill);
+    clearTimeout(req.notify);
     inflight.delete(msg.id);
     const json = typeof msg.json === "string" ? msg.json : "{}";
     send({ id: msg.id, json, timedOut: req.fired === true },
@@ -139,7 +137,7 @@ function onTimeout(req) {
   req.kill = setTimeout(() => {
     const message = `the code did not stop within ${GRACE_MS} ms of the time limit; ` +
       "the interpreter was restarted";
-    restart("the interpreter was stopped after a timeout", { type: "TimeoutError", message });
+    restart("stopped after a timeout", { type: "TimeoutError", message });
   }, GRACE_MS);
 }
 

@@ -5,6 +5,7 @@ visible to (and changeable by) sandboxed code, so the host trusts nothing it
 returns: this module only makes the honest case pleasant.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import traceback
 import zipfile
 from ast import PyCF_ALLOW_TOP_LEVEL_AWAIT
+from inspect import CO_COROUTINE
 
 import pyodide_js
 from pyodide.code import CodeRunner, find_imports
@@ -152,18 +154,19 @@ def _capture_open_figures() -> None:
     plt.close("all")
 
 
-async def prepare(code: str) -> None:
-    """Load the bundled packages the code imports (before the time limit starts)."""
+def packages_for(code: str) -> list[str]:
+    """The bundled packages that code imports and that are not loaded yet."""
+    if "import" not in code:
+        return []
     wanted = set()
     for name in find_imports(code):
-        package = _import_map.get(name.split(".")[0])
-        if package and name.split(".")[0] not in sys.modules:
-            wanted.add(package)
-    if wanted:
-        await _load(sorted(wanted))
+        top = name.split(".")[0]
+        if top in _import_map and top not in sys.modules:
+            wanted.add(_import_map[top])
+    return sorted(wanted)
 
 
-async def _load(packages: list[str]) -> None:
+async def load(packages: list[str]) -> None:
     """Load bundled packages; put the prebuilt matplotlib font cache in place."""
     await pyodide_js.loadPackage(packages, messageCallback=lambda m: None)
     if "matplotlib" in packages and os.path.exists(FONT_CACHE):
@@ -188,45 +191,72 @@ def _error(exc: BaseException) -> dict:
     return {"type": type(exc).__name__, "message": str(exc), "traceback": "".join(lines)}
 
 
-async def run(code: str, run_id: int):
-    """Execute code in the persistent namespace; return (meta JSON, image blobs)."""
-    del _images[:]
-    _captured.clear()
-    before = _scan(WORKSPACE)
-    out, err = CappedStream("stdout", run_id, _limit), CappedStream("stderr", run_id, _limit)
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    result = error = None
-    try:
+class Run:
+    """One execution: compile, execute (with or without top-level await), report.
+
+    Code without top-level ``await`` runs synchronously: no trip through the
+    event loop, which keeps a trivial run well under a millisecond.
+    """
+
+    def __init__(self, code: str, run_id: int):
+        del _images[:]
+        _captured.clear()
+        self.before = _scan(WORKSPACE)
+        self.out = CappedStream("stdout", run_id, _limit)
+        self.err = CappedStream("stderr", run_id, _limit)
+        self.result = self.error = self.runner = None
         try:
-            runner = CodeRunner(
+            self.runner = CodeRunner(
                 code, return_mode="last_expr", filename="<code>", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT
             ).compile()
         except SyntaxError as exc:
-            error = _error(exc)
-        else:
-            value = await runner.run_async(_namespace)
-            if value is not None and not _capture_image(value):
-                result = _repr(value)
-    except BaseException as exc:
-        error = _error(exc)
-    finally:
-        sys.stdout, sys.stderr = saved
-    try:
-        _capture_open_figures()
-    except Exception as exc:
-        err.write(f"\n[could not render a figure: {exc!r}]\n")
-    stdout, stdout_cut = out.value()
-    stderr, stderr_cut = err.value()
-    meta = {
-        "stdout": stdout, "stderr": stderr, "result": result, "error": error,
-        "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
-        "images": [len(i) for i in _images],
-        "changes": _diff(before, _scan(WORKSPACE)),
-    }  # fmt: skip
-    blob = b"".join(_images)
-    del _images[:]
-    return json.dumps(meta), blob
+            self.error = _error(exc)
+
+    @property
+    def needs_await(self) -> bool:
+        return self.runner is not None and bool(self.runner.code.co_flags & CO_COROUTINE)
+
+    def execute(self) -> None:
+        if self.runner is not None:
+            with self._guard():
+                self._keep(self.runner.run(_namespace))
+
+    async def execute_async(self) -> None:
+        with self._guard():
+            self._keep(await self.runner.run_async(_namespace))
+
+    @contextlib.contextmanager
+    def _guard(self):
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.out, self.err
+        try:
+            yield
+        except BaseException as exc:
+            self.error = _error(exc)
+        finally:
+            sys.stdout, sys.stderr = saved
+
+    def _keep(self, value) -> None:
+        if value is not None and not _capture_image(value):
+            self.result = _repr(value)
+
+    def finish(self):
+        """(meta JSON, image blob) for the host."""
+        try:
+            _capture_open_figures()
+        except Exception as exc:
+            self.err.write(f"\n[could not render a figure: {exc!r}]\n")
+        stdout, stdout_cut = self.out.value()
+        stderr, stderr_cut = self.err.value()
+        meta = {
+            "stdout": stdout, "stderr": stderr, "result": self.result, "error": self.error,
+            "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
+            "images": [len(i) for i in _images],
+            "changes": _diff(self.before, _scan(WORKSPACE)),
+        }  # fmt: skip
+        blob = b"".join(_images)
+        del _images[:]
+        return json.dumps(meta), blob
 
 
 def _scan(top: str) -> dict[str, tuple[int, int]]:
@@ -267,7 +297,7 @@ async def install_wheels(meta_json: str, blob) -> str:
     meta = json.loads(meta_json)
     data, offset = bytes(blob.to_py()) if hasattr(blob, "to_py") else bytes(blob), 0
     if meta["pyodide"]:
-        await _load(meta["pyodide"])
+        await load(meta["pyodide"])
     for _name, size in meta["wheels"]:
         with zipfile.ZipFile(io.BytesIO(data[offset : offset + size])) as zf:
             zf.extractall(SITE_PACKAGES)

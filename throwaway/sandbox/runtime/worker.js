@@ -39,7 +39,10 @@ function clampMemory(megabytes) {
 // references, no C-extension packages; see PYODIDE-NOTES.md).
 const WARMUP = `import ast, asyncio, collections, csv, dataclasses, datetime, decimal, email.parser, \
 fractions, functools, importlib.metadata, io, itertools, json, math, os, pathlib, random, re, \
-signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi`;
+signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi
+from pyodide.code import CodeRunner, find_imports
+find_imports("import os")
+CodeRunner("x = 1\nx + 1", return_mode="last_expr").compile().run({})`;
 
 async function init(config) {
   clampMemory(config.memoryMb);
@@ -126,16 +129,26 @@ function fsError(err) {
 
 const OPS = {
   async run(msg) {
-    try {
-      await runner.prepare(msg.code);
-    } catch {
-      // a syntax error or a failed import is reported by the run itself
+    const packages = runner.packages_for(msg.code).toJs();
+    if (packages.length) {
+      try {
+        await runner.load(packages);
+      } catch {
+        // a failed import is reported by the run itself
+      }
     }
     self.postMessage({ type: "started", id: msg.id });
-    const out = await runner.run(msg.code, msg.id);
-    const [json, blob] = out.toJs();
-    out.destroy();
-    return { ...JSON.parse(json), blob: blob.length ? blob : null };
+    const job = runner.Run(msg.code, msg.runNo ?? msg.id);
+    try {
+      if (job.needs_await) await job.execute_async();
+      else job.execute();
+      const out = job.finish();
+      const [json, blob] = out.toJs();
+      out.destroy();
+      return { ...JSON.parse(json), blob: blob.length ? blob : null };
+    } finally {
+      job.destroy();
+    }
   },
   read_file(msg) {
     const stat = pyodide.FS.stat(msg.path);
