@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -23,6 +24,8 @@ from throwaway.sandbox.assets import Assets
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 STARTUP_TIMEOUT = 120.0
 STDERR_KEEP = 16_384
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 #: A handler for calls from sandboxed code: (op, json text, blob) -> (reply dict, blob).
 CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
@@ -50,6 +53,16 @@ def deno_env(assets: Assets) -> dict[str, str]:
         "NO_COLOR": "1",
         "DENO_NO_UPDATE_CHECK": "1",
     }
+
+
+def _widen_pipes(proc: asyncio.subprocess.Process) -> None:
+    """1 MiB pipes instead of 64 KiB: big files cross in far fewer system calls."""
+    for stream in (proc.stdin, proc.stdout):
+        transport = getattr(stream, "transport", None) or getattr(stream, "_transport", None)
+        fd = transport.get_extra_info("pipe").fileno() if transport else None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
 
 
 class SandboxProcess:
@@ -80,6 +93,7 @@ class SandboxProcess:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, limit=1 << 20, start_new_session=True,
         )  # fmt: skip
+        _widen_pipes(self.proc)
         self._spawn(self._read_frames())
         self._spawn(self._drain_stderr())
         self.proc.stdin.write(self.tag + protocol.encode({"config": self.config}))

@@ -6,7 +6,7 @@
 // and writes the reply into that buffer. Layout of the buffer:
 //   Int32 [0] state (0 idle, 1 waiting, 2 answered)  [1] seq of the request
 //   Int32 [2] JSON length  [3] data length
-//   bytes [64, 64 + JSON_MAX) reply JSON; [DATA_OFFSET, ...) reply data
+//   bytes from 64: the reply's JSON, then its data (together at most PAYLOAD_MAX)
 // The host is the authority on every check (paths, read-only, sizes); the
 // checks here only give early, accurate errors. Hooks throw FS.ErrnoError with
 // emscripten's errno numbers only: anything else would kill Pyodide.
@@ -15,10 +15,9 @@
 // whole on close (a failed commit makes close() raise). Small files come back
 // with the open reply, so open+read+close costs one round trip.
 
-export const JSON_MAX = 1 << 16;
-export const DATA_OFFSET = 64 + JSON_MAX;
-export const DATA_MAX = 8 << 20;
-export const BUFFER_SIZE = DATA_OFFSET + DATA_MAX;
+export const DATA_MAX = 8 << 20; // the most a read asks for at once
+const PAYLOAD_MAX = DATA_MAX + (4 << 20); // room for the JSON beside a full read
+export const BUFFER_SIZE = 64 + PAYLOAD_MAX;
 const PREFETCH = 1 << 16;
 const ATTR_TTL_MS = 50; // a stat answered this recently is reused (open, then fstat)
 const SLICE_MS = 50; // how often a blocked call checks for the time-limit interrupt
@@ -46,8 +45,9 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       if (interrupt[0] !== 0) return abandon("EINTR");
       if (performance.now() > deadline) return abandon("ETIMEDOUT");
     }
-    const reply = JSON.parse(decoder.decode(bytes.slice(64, 64 + ctl[2])));
-    const out = bytes.slice(DATA_OFFSET, DATA_OFFSET + ctl[3]);
+    const dataAt = 64 + ctl[2];
+    const reply = JSON.parse(decoder.decode(bytes.slice(64, dataAt)));
+    const out = bytes.slice(dataAt, dataAt + ctl[3]);
     Atomics.store(ctl, 0, 0);
     if (reply.errno) throw fail(reply.errno);
     return { reply, data: out };
@@ -209,7 +209,8 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       if (!writer) return;
       stream.node.writer = null;
       if (!writer.dirty) return;
-      call(stream.node, "write", {}, writer.data.slice(0, writer.size));
+      call(stream.node, "write", {}, writer.data.subarray(0, writer.size)); // buffer moves on
+      writer.data = null;
       setAttr(stream.node, { size: writer.size, mtime: Date.now() / 1000 });
     },
     read(stream, buffer, offset, length, position) {
@@ -273,12 +274,12 @@ export function deliver(buffer, seq, json, data) {
   const bytes = new Uint8Array(buffer);
   let text = new TextEncoder().encode(json);
   let body = data ?? new Uint8Array();
-  if (text.length > JSON_MAX || body.length > DATA_MAX) {
-    text = new TextEncoder().encode('{"errno":"EIO"}');
+  if (text.length + body.length > PAYLOAD_MAX) {
+    text = new TextEncoder().encode('{"errno":"EFBIG"}');
     body = new Uint8Array();
   }
   bytes.set(text, 64);
-  bytes.set(body, DATA_OFFSET);
+  bytes.set(body, 64 + text.length);
   Atomics.store(ctl, 2, text.length);
   Atomics.store(ctl, 3, body.length);
   Atomics.store(ctl, 0, 2);

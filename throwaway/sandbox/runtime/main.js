@@ -61,15 +61,18 @@ const init = (await stdin.frame()).msg;
 
 function send(msg, blob) {
   const json = encoder.encode(JSON.stringify(msg));
-  const body = blob ?? new Uint8Array();
-  const frame = new Uint8Array(24 + json.length + body.length);
-  frame.set(tag, 0);
-  const view = new DataView(frame.buffer);
+  const head = new Uint8Array(24 + json.length);
+  head.set(tag, 0);
+  const view = new DataView(head.buffer);
   view.setUint32(16, json.length);
-  view.setUint32(20, body.length);
-  frame.set(json, 24);
-  frame.set(body, 24 + json.length);
-  for (let off = 0; off < frame.length;) off += Deno.stdout.writeSync(frame.subarray(off));
+  view.setUint32(20, blob?.length ?? 0);
+  head.set(json, 24);
+  writeAll(head);
+  if (blob?.length) writeAll(blob); // no copy of big blobs into one frame
+}
+
+function writeAll(bytes) {
+  for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
 // ---- the worker -----------------------------------------------------------
