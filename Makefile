@@ -31,6 +31,7 @@ lint: install
 
 bench: setup
 	$(BIN)/python bench/sandbox_bench.py
+	$(BIN)/python bench/vfs_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
