@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable as Fn
 
 from throwaway.vfs.paths import basename, parent
-from throwaway.vfs.provider import MountProvider, Stat, oserror
+from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
 
 class Callable(MountProvider):
@@ -47,6 +47,13 @@ class Callable(MountProvider):
             raise oserror(errno.ENOTDIR if path else errno.EACCES, path)
         names = await _call(self._list, path)
         return sorted(str(n).rstrip("/") for n in names)
+
+    async def entries(self, path: str) -> list[Entry]:
+        """Kinds come from the listing itself (``name/`` is a folder): no reads."""
+        if self._list is None:
+            raise oserror(errno.ENOTDIR if path else errno.EACCES, path)
+        names = await _call(self._list, path)
+        return [Entry(str(n).rstrip("/"), str(n).endswith("/")) for n in names]
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
         if path == "" or await self._is_dir(path):

@@ -9,7 +9,7 @@ import posixpath
 import fsspec
 from fsspec.asyn import AsyncFileSystem
 
-from throwaway.vfs.provider import MountProvider, Stat, oserror
+from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
 
 class Fsspec(MountProvider):
@@ -60,6 +60,17 @@ class Fsspec(MountProvider):
         entries = await self._call("ls", self._full(path), detail=False)
         names = {posixpath.basename(e.rstrip("/")) for e in entries}
         return sorted(n for n in names if n)
+
+    async def entries(self, path: str) -> list[Entry]:
+        if not (await self.stat(path)).is_dir:
+            raise oserror(errno.ENOTDIR, path)
+        out = []
+        for info in await self._call("ls", self._full(path), detail=True):
+            name = posixpath.basename(info["name"].rstrip("/"))
+            is_dir = info.get("type") == "directory"
+            if name:
+                out.append(Entry(name, is_dir, Stat(is_dir, int(info.get("size") or 0))))
+        return sorted(out, key=lambda e: e.name)
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
         if (await self.stat(path)).is_dir:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from throwaway.vfs.provider import MountProvider, Stat, oserror
+from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
 
 class Http(MountProvider):
@@ -50,6 +50,10 @@ class Http(MountProvider):
         if path != "":
             raise oserror(errno.ENOTDIR if path in self.resources else errno.ENOENT, path)
         return sorted(self.resources)
+
+    async def entries(self, path: str) -> list[Entry]:
+        """Every resource is a file: listing fetches nothing."""
+        return [Entry(name, False) for name in await self.list(path)]
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
         if path == "":

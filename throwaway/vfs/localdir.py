@@ -9,7 +9,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from throwaway.vfs.provider import MountProvider, Stat, oserror
+from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
 SMALL_IO = 1 << 16  # below this, a thread hop costs more than the disk
 
@@ -46,16 +46,20 @@ class LocalDir(MountProvider):
     async def list(self, path: str) -> list[str]:
         return sorted(os.listdir(self._inside(path)))
 
-    async def entries(self, path: str) -> list[tuple[str, Stat]]:
+    async def entries(self, path: str) -> list[Entry]:
         out = []
         with os.scandir(self._inside(path)) as it:
             for entry in it:
                 try:
-                    st = entry.stat()  # follows links; a link out of the root is checked on use
-                except OSError:
+                    if entry.is_symlink():  # described only if it stays inside the root
+                        self._inside(f"{path}/{entry.name}" if path else entry.name)
+                    st = entry.stat()
+                except OSError:  # a link out, or broken: shown as a file that cannot be opened
+                    out.append(Entry(entry.name, False))
                     continue
-                out.append((entry.name, Stat(entry.is_dir(), st.st_size, st.st_mtime)))
-        return sorted(out)
+                is_dir = entry.is_dir()
+                out.append(Entry(entry.name, is_dir, Stat(is_dir, st.st_size, st.st_mtime)))
+        return sorted(out, key=lambda e: e.name)
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
         target = self._inside(path)

@@ -13,7 +13,8 @@ right errno (``FileNotFoundError``, ``IsADirectoryError``, ``NotADirectoryError`
 the sandboxed code sees the same error. Any other exception reaches the
 sandbox as ``EIO`` and is logged on the host; the host stays up either way.
 
-Read-only providers implement ``stat``, ``list`` and ``read``. Writable ones add
+Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
+``entries``, which lets a listing skip one ``stat`` per name). Writable ones add
 ``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``.
 Whether a mount *is* writable is decided by ``writable``; the host refuses
 changes to a read-only mount before the provider is called.
@@ -35,6 +36,19 @@ class Stat:
     mtime: float = 0.0
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A name in a listing, with what is cheaply known about it.
+
+    ``stat`` may be None (unknown until asked, e.g. a web resource's size, or a
+    link out of a LocalDir, which must reveal nothing).
+    """
+
+    name: str
+    is_dir: bool
+    stat: Stat | None = None
+
+
 def oserror(code: int, path: str) -> OSError:
     """An OSError of the right subclass for errno ``code``."""
     return OSError(code, os.strerror(code), path)
@@ -52,8 +66,12 @@ class MountProvider:
         """Names (not paths) in the directory ``path``."""
         raise oserror(errno.ENOSYS, path)
 
-    async def entries(self, path: str) -> list[tuple[str, Stat]] | None:
-        """Optional: names with their stats in one go (saves the sandbox a call per name)."""
+    async def entries(self, path: str) -> list[Entry] | None:
+        """Optional: every name in ``path`` with its kind (and stat where cheap).
+
+        Without it, the listing comes from ``list`` and the sandbox looks up
+        every name with ``stat``.
+        """
         return None
 
     async def read(self, path: str, offset: int, size: int) -> bytes:

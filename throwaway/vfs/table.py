@@ -70,8 +70,7 @@ class MountTable:
         except TimeoutError:
             return _error(errno.ETIMEDOUT, "the mount's provider did not answer in time"), b""
         except OSError as exc:
-            code = exc.errno if exc.errno in errno.errorcode else errno.EIO
-            return _error(code, exc.strerror or str(exc)), b""
+            return _error(_errno_of(exc), exc.strerror or str(exc)), b""
         except Exception as exc:
             log.warning("mount provider failed: %r", exc, exc_info=True)
             return _error(errno.EIO, f"{type(exc).__name__}: {exc}"), b""
@@ -86,6 +85,8 @@ class MountTable:
         path = clean(request.get("path"))
         if op in CHANGING_OPS and not provider.writable:
             raise OSError(errno.EROFS, f"/mnt/{name} is read-only")
+        if op in CHANGING_OPS and path == "":
+            raise OSError(errno.EBUSY, "a mount's root cannot be changed")
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             raise OSError(errno.ENOSYS, f"unknown operation {op!r}")
@@ -97,13 +98,16 @@ class MountTable:
         return {"ok": True, "stat": _stat(await provider.stat(path))}, b""
 
     async def _op_list(self, provider, name, path, request, blob):
-        entries = await provider.entries(path)
-        if entries is None:
+        found = await provider.entries(path)
+        if found is None:
             names = [n for n in await provider.list(path) if _plain_name(n)]
-            return {"ok": True, "names": names}, b""
-        entries = [(n, st) for n, st in entries if _plain_name(n)]
-        listing = [{"name": n, "stat": _stat(st)} for n, st in entries]
-        return {"ok": True, "names": [n for n, _ in entries], "entries": listing}, b""
+            return {"ok": True, "names": names, "entries": []}, b""
+        entries = [
+            {"name": e.name, "dir": bool(e.is_dir), "stat": _stat(e.stat) if e.stat else None}
+            for e in found
+            if _plain_name(e.name)
+        ]
+        return {"ok": True, "names": [e["name"] for e in entries], "entries": entries}, b""
 
     async def _op_read(self, provider, name, path, request, blob):
         offset, size = _int(request.get("offset")), min(_int(request.get("size")), READ_CHUNK)
@@ -140,6 +144,9 @@ class MountTable:
 
     async def _op_truncate(self, provider, name, path, request, blob):
         size = _int(request.get("size"))
+        if size > self.max_file_bytes:
+            limit = self.max_file_bytes
+            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
         stat = await provider.stat(path)
         data = await provider.read(path, 0, min(size, stat.size)) if size else b""
         await provider.write(path, data + b"\0" * (size - len(data)))
@@ -161,8 +168,8 @@ class MountTable:
 
     async def _op_rename(self, provider, name, path, request, blob):
         dest = clean(request.get("dest"))
-        if not path or not dest:
-            raise OSError(errno.EBUSY, "cannot rename a mount's root")
+        if not dest:
+            raise OSError(errno.EBUSY, "a mount's root cannot be changed")
         dest_existed = await self._exists(provider, dest)
         src_is_file = not (await provider.stat(path)).is_dir
         await provider.rename(path, dest)
@@ -204,11 +211,27 @@ def _int(value: object) -> int:
 
 
 def _plain_name(name: object) -> bool:
+    if not isinstance(name, str) or not name or "/" in name:
+        return False
     try:
         clean(name)
     except OSError:
         return False
-    return isinstance(name, str) and "/" not in name
+    return True
+
+
+#: errno for OSError subclasses raised without one (``FileNotFoundError(path)``).
+ERRNO_BY_CLASS = [
+    (FileNotFoundError, errno.ENOENT), (FileExistsError, errno.EEXIST),
+    (IsADirectoryError, errno.EISDIR), (NotADirectoryError, errno.ENOTDIR),
+    (PermissionError, errno.EACCES), (TimeoutError, errno.ETIMEDOUT),
+]  # fmt: skip
+
+
+def _errno_of(exc: OSError) -> int:
+    if exc.errno in errno.errorcode:
+        return exc.errno
+    return next((code for cls, code in ERRNO_BY_CLASS if isinstance(exc, cls)), errno.EIO)
 
 
 def _error(code: int, message: str) -> dict:

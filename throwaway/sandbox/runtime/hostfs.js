@@ -77,12 +77,27 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
     return isDir ? S_IFDIR | perm : S_IFREG | (perm & 0o666);
   }
 
-  function makeNode(parent, name, stat, mount = parent.mount) {
-    const node = FS.createNode(parent, name, modeFor(mount, stat.dir), 0);
+  function makeNode(parent, name, isDir, stat) {
+    const node = FS.createNode(parent, name, modeFor(parent.mount, isDir), 0);
     node.node_ops = nodeOps;
     node.stream_ops = streamOps;
-    setAttr(node, stat);
+    if (stat) setAttr(node, stat);
     return node;
+  }
+
+  // emscripten's open() turns every lookup error into ENOENT. So a lookup that
+  // fails otherwise (EACCES for a link out, EIO, ETIMEDOUT) returns a stand-in
+  // node that raises the real error when used, and then drops out of the cache.
+  function brokenNode(parent, name, errnoName) {
+    const node = makeNode(parent, name, true, null); // a folder, so listdir reaches us too
+    node.hostErrno = errnoName;
+    return node;
+  }
+
+  function checkBroken(node) {
+    if (!node.hostErrno) return;
+    FS.hashRemoveNode(node);
+    throw fail(node.hostErrno);
   }
 
   function setAttr(node, stat) {
@@ -98,6 +113,7 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
 
   const nodeOps = {
     getattr(node) {
+      checkBroken(node);
       const open = node.writer;
       if (!open && (!node.hattr || performance.now() - node.hattr.at > ATTR_TTL_MS)) {
         setAttr(node, call(node, "stat").reply.stat);
@@ -119,14 +135,23 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       }
     },
     lookup(parent, name) {
-      const { reply } = call(parent, "stat", { path: childPath(parent, name) });
-      return makeNode(parent, name, reply.stat);
+      let reply;
+      try {
+        ({ reply } = call(parent, "stat", { path: childPath(parent, name) }));
+      } catch (err) {
+        const direct = [ERRNO.ENOENT, ERRNO.ENAMETOOLONG, ERRNO.EINVAL]; // open() redoes these
+        if (!(err instanceof FS.ErrnoError) || direct.includes(err.errno)) throw err;
+        const errnoName = Object.keys(ERRNO).find((k) => ERRNO[k] === err.errno) ?? "EIO";
+        return brokenNode(parent, name, errnoName);
+      }
+      return makeNode(parent, name, reply.stat.dir, reply.stat);
     },
     mknod(parent, name, mode) {
       const path = childPath(parent, name);
       if (FS.isDir(mode)) call(parent, "mkdir", { path });
       else call(parent, "create", { path, exclusive: true });
-      return makeNode(parent, name, { dir: FS.isDir(mode), size: 0, mtime: Date.now() / 1000 });
+      const stat = { dir: FS.isDir(mode), size: 0, mtime: Date.now() / 1000 };
+      return makeNode(parent, name, stat.dir, stat);
     },
     rename(oldNode, newDir, newName) {
       call(oldNode, "rename", { dest: childPath(newDir, newName) });
@@ -140,10 +165,12 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       call(parent, "rmdir", { path: childPath(parent, name) });
     },
     readdir(node) {
+      checkBroken(node);
       const { reply } = call(node, "list");
       const names = Array.isArray(reply.names) ? reply.names.map(String) : [];
-      for (const entry of reply.entries ?? []) {
-        if (!cachedChild(node, entry.name)) makeNode(node, entry.name, entry.stat);
+      for (const entry of Array.isArray(reply.entries) ? reply.entries : []) {
+        const name = String(entry.name);
+        if (!cachedChild(node, name)) makeNode(node, name, entry.dir === true, entry.stat);
       }
       return [".", "..", ...names];
     },
@@ -192,6 +219,7 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
   const streamOps = {
     open(stream) {
       const node = stream.node;
+      checkBroken(node);
       if (FS.isDir(node.mode)) return;
       const writing = (stream.flags & 3) !== 0;
       const { reply, data } = call(node, "open", { prefetch: PREFETCH });
