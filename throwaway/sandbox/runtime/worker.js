@@ -55,6 +55,7 @@ async function init(config) {
   if (config.makeSnapshot) options._makeSnapshot = true;
   else if (config.snapshotPath) options._loadSnapshot = Deno.readFileSync(config.snapshotPath);
   pyodide = await loadPyodide(options);
+  delete options._loadSnapshot; // Pyodide keeps its options: let the 20 MB snapshot go
   if (config.makeSnapshot) {
     pyodide.runPython(WARMUP);
     const snapshot = pyodide.makeMemorySnapshot();
