@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ from throwaway.sandbox.assets import PYODIDE_VERSION, Assets
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 
 #: Where Pyodide's matplotlib keeps its font list (its wheel ships a stale one).
+log = logging.getLogger(__name__)
+_failed: set[Path] = set()
+
 FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json"
 #: Where a new sandbox finds ours; runner.py copies it over after loading matplotlib.
 FONT_CACHE_STAGED = "/lib/throwaway/fontlist.json"
@@ -49,14 +53,17 @@ async def ensure_snapshot(assets: Assets, config: dict) -> Path | None:
     path = snapshot_path(assets)
     if path.is_file():
         return path
+    if path in _failed:
+        return None
     process = SandboxProcess(assets, {**config, "makeSnapshot": True}, _no_calls)
     try:
         await process.start()
-    except Exception:
-        return None
+    except Exception as exc:
+        log.warning("could not make a memory snapshot; starting cold: %s", exc)
     finally:
         await process.close()
     if not process.snapshot:
+        _failed.add(path)  # do not pay for a failing attempt at every start
         return None
     _write_atomic(path, process.snapshot)
     return path

@@ -42,7 +42,7 @@ fractions, functools, importlib.metadata, io, itertools, json, math, os, pathlib
 signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi
 from pyodide.code import CodeRunner, find_imports
 find_imports("import os")
-CodeRunner("x = 1\nx + 1", return_mode="last_expr").compile().run({})`;
+CodeRunner("x = 1; x + 1", return_mode="last_expr").compile().run({})`;
 
 async function init(config) {
   clampMemory(config.memoryMb);

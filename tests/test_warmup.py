@@ -1,0 +1,30 @@
+"""Work done once per machine: the memory snapshot and matplotlib's font cache."""
+
+from __future__ import annotations
+
+from throwaway import Sandbox
+from throwaway.sandbox import warmup
+from throwaway.sandbox.assets import find_assets
+
+
+async def test_a_started_sandbox_leaves_a_snapshot_that_the_next_one_restores(fresh_sandbox):
+    sb = await fresh_sandbox()
+    path = warmup.snapshot_path(find_assets())
+    assert path.is_file()
+    assert sb._process.config.get("snapshotPath") == str(path)
+    result = await sb.run("import json, sys; 'json' in sys.modules, 6 * 7")
+    assert result.result == "(True, 42)"
+
+
+async def test_a_sandbox_without_the_snapshot_starts_cold_and_works(fresh_sandbox):
+    sb = await fresh_sandbox(snapshot=False)
+    assert "snapshotPath" not in sb._process.config
+    assert (await sb.run("6 * 7")).result == "42"
+
+
+async def test_the_font_cache_spares_the_first_figure_a_font_scan(sandbox):
+    assert await warmup.ensure_font_cache(find_assets(), lambda: Sandbox(timeout=120))
+    result = await sandbox.run("import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()")
+    assert result.error is None
+    assert "building the font cache" not in result.stderr
+    assert len(result.images) == 1
