@@ -28,6 +28,17 @@ def unique_dir() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
 
 
+# ---- start-up ------------------------------------------------------------------
+
+
+async def test_sandbox_starts_from_the_memory_snapshot(sandbox):
+    # snapshot=True is the default; a snapshot that cannot be made must not go unnoticed,
+    # since every start then pays for a failed snapshot boot plus a cold one
+    path = sandbox._process.config.get("snapshotPath")
+    assert path, "the sandbox started cold: no memory snapshot could be made or found"
+    assert os.path.isfile(path)
+
+
 # ---- run(): output, result, errors ------------------------------------------
 
 
@@ -224,7 +235,7 @@ async def test_a_shown_figure_is_not_captured_twice(sandbox):
     assert len(r.images) == 1
 
 
-async def test_runs_without_images_return_none(sandbox):
+async def test_a_run_without_images_has_an_empty_image_list(sandbox):
     r = await sandbox.run("1 + 1")
     assert r.images == []
 

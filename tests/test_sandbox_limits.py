@@ -21,13 +21,6 @@ MEMORY_MB = 256
 #: Gives sandboxed Python the JS realm's `Function` constructor, hence `Deno` and `postMessage`.
 REALM = "from pyodide.ffi import to_js\nF = to_js({}).constructor.constructor\n"
 
-#: Finds the id the host gave the current run, the way hostile code would (walking the stack).
-CURRENT_RUN_ID = (
-    "import sys\nframe = sys._getframe()\n"
-    "while 'run_id' not in frame.f_locals:\n    frame = frame.f_back\n"
-    "run_id = frame.f_locals['run_id']\n"
-)
-
 
 def js(body: str) -> str:
     """Sandboxed code that runs a JS function body (the value is discarded)."""
@@ -337,37 +330,37 @@ async def test_forged_reply_for_an_unknown_request_is_ignored(limited):
     assert (await limited.run("3 * 3")).result == "9"
 
 
+def next_request_id(sb: Sandbox) -> int:
+    """The id the host gives its next request (ids are sequential, so hostile code can guess)."""
+    return int(repr(sb._process.ids).removeprefix("count(").removesuffix(")"))
+
+
+def forge_done(request_id: int, json_expr: str) -> str:
+    """Sandboxed code posting a forged 'done' reply for request_id, then ending honestly."""
+    return js(f"postMessage({{type: 'done', id: {request_id}, json: {json_expr}}})") + "'genuine'"
+
+
 async def test_forged_reply_for_the_next_request_is_ignored(limited):
-    code = (
-        CURRENT_RUN_ID
-        + REALM
-        + "F('id', \"postMessage({type: 'done', id, json: JSON.stringify({result: 'forged'})})\")"
-        + "(run_id + 1)\n'genuine'"
-    )
-    r = await limited.run(code)
+    await limited.run("None")  # started, nothing pending
+    forged = forge_done(next_request_id(limited) + 1, "JSON.stringify({result: 'forged'})")
+    r = await limited.run(forged)
+    assert r.ok, r.error
     assert r.result == "'genuine'"
     assert (await limited.run("'next'")).result == "'next'"
 
 
-async def test_unreadable_forged_reply_becomes_an_error_result(limited):
-    code = (
-        CURRENT_RUN_ID
-        + REALM
-        + "F('id', \"postMessage({type: 'done', id, json: 'not json {'})\")(run_id)\n'genuine'"
-    )
-    r = await limited.run(code)  # no exception on the host
+async def test_unreadable_forged_reply_for_the_current_run_is_at_most_an_error(limited):
+    await limited.run("None")
+    r = await limited.run(forge_done(next_request_id(limited), "'not json {'"))
+    # no exception on the host: the forgery is ignored or reported
     assert r.result == "'genuine'" if r.ok else r.error.type == "ProtocolError"
     assert (await limited.run("'next'")).result == "'next'"
 
 
-async def test_forged_reply_with_inconsistent_images_becomes_an_error_result(limited):
+async def test_forged_reply_with_inconsistent_images_is_at_most_an_error(limited):
+    await limited.run("None")
     forged = "JSON.stringify({images: [10, 20], stdout: 5, result: 7, error: 'x', cut: 3})"
-    code = (
-        CURRENT_RUN_ID
-        + REALM
-        + f"F('id', \"postMessage({{type: 'done', id, json: {forged}}})\")(run_id)\n'genuine'"
-    )
-    r = await limited.run(code)  # no exception on the host
+    r = await limited.run(forge_done(next_request_id(limited), forged))
     assert r.error is None or r.error.type == "ProtocolError"
     assert r.images == []
     assert (await limited.run("'next'")).result == "'next'"
