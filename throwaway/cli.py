@@ -44,8 +44,7 @@ def setup(quiet: bool) -> None:
     $THROWAWAY_PYODIDE_MIRROR (a folder or URL), the Pyodide CDN, or PyPI, each
     checked against the sha256 in Pyodide's lock file.
     """
-    found = assets.find_assets()
-    result = found or _or_exit(lambda: assets.setup(quiet=quiet))
+    result = _or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
         click.echo("warming up: memory snapshot and matplotlib font cache…", err=True)
     _or_exit(lambda: asyncio.run(_warm_up(result)))

@@ -6,6 +6,8 @@ Layout of the cache folder (``THROWAWAY_HOME``, default: the user's cache dir)::
     pyodide-0.27.7/packages/               package files, each sha256-checked against
                                            the pyodide-lock.json of the core package
     pyodide-0.27.7/complete.json           written last: the set is whole and verified
+    pyodide-0.27.7/wheels/                 pure-Python wheels set up with it (tzdata)
+    pyodide-0.27.7/warm/                   memory snapshot and font cache (warmup.py)
     wheels/                                pure-Python wheels fetched from PyPI on request
 
 Package files come from, in order: a local folder or mirror URL named by
@@ -47,6 +49,9 @@ DEFAULT_PACKAGES = (
     "numpy", "pandas", "matplotlib", "pillow", "scipy", "scikit-learn", "pyarrow",
     "sqlite3", "ssl", "micropip", "packaging", "pyodide-unix-timezones",
 )  # fmt: skip
+#: Pure-Python wheels from PyPI set up with the runtime (checked against PyPI's
+#: sha256), with the imports that unpack them: zoneinfo needs tzdata's database.
+STAGED_WHEELS = {"tzdata": ("zoneinfo", "tzdata")}
 #: Without these, setup fails; the rest are best effort.
 REQUIRED_PACKAGES = ("numpy", "pandas", "matplotlib", "pillow", "scipy", "micropip")
 
@@ -70,6 +75,18 @@ class Assets:
     @property
     def packages_dir(self) -> Path:
         return self.root / "packages"
+
+    @property
+    def wheels_dir(self) -> Path:
+        return self.root / "wheels"
+
+    def staged_wheels(self) -> dict[str, Path]:
+        """import name -> staged wheel file (``{"zoneinfo": .../tzdata-....whl}``)."""
+        out = {}
+        for project, imports in STAGED_WHEELS.items():
+            wheel = next(iter(sorted(self.wheels_dir.glob(f"{project}-*.whl"))), None)
+            out.update({name: wheel for name in imports if wheel})
+        return out
 
     @property
     def lock(self) -> dict:
@@ -102,6 +119,7 @@ def setup(quiet: bool = False, packages: Iterable[str] = DEFAULT_PACKAGES) -> As
             _fetch_core(http, progress, assets)
         wanted = _closure(assets.lock, packages)
         missing = _fetch_packages(http, progress, assets, wanted)
+        missing += _stage_wheels(http, progress, assets)
     lacking = [n for n in REQUIRED_PACKAGES if n in missing]
     if lacking:
         raise SetupError(
@@ -182,6 +200,27 @@ def _fetch_packages(
             elif entry:
                 progress.console.print(f"[red]refused {name}: sha256 differs from the lock")
     return sorted(e["name"] for e in todo.values())
+
+
+def _stage_wheels(http: httpx.Client, progress: Progress, assets: Assets) -> list[str]:
+    """Fetch STAGED_WHEELS from PyPI; return the projects that could not be had."""
+    from throwaway.sandbox.pypi import newest_pure_wheel  # pypi imports this module
+
+    assets.wheels_dir.mkdir(exist_ok=True)
+    missing = []
+    for project in STAGED_WHEELS:
+        if any(assets.wheels_dir.glob(f"{project}-*.whl")):
+            continue
+        try:
+            file = newest_pure_wheel(simple_index(http, project))
+            data = _download(http, file["url"], progress, file["filename"]) if file else b""
+        except httpx.HTTPError:
+            file = None
+        if not file or hashlib.sha256(data).hexdigest() != file["hashes"]["sha256"]:
+            missing.append(project)
+            continue
+        _write_atomic(assets.wheels_dir / file["filename"], data)
+    return missing
 
 
 def _verified(path: Path, sha256: str) -> bool:

@@ -102,6 +102,9 @@ class SandboxProcess:
         except (TimeoutError, SandboxError) as exc:
             await self.kill()
             raise SandboxError(f"the sandbox did not start: {exc}\n{self.diagnostics()}") from None
+        except BaseException:  # cancelled while starting: leave no process behind
+            await asyncio.shield(self.kill())
+            raise
 
     async def _until_ready(self) -> None:
         ready = asyncio.create_task(self.ready.wait())

@@ -120,14 +120,12 @@ def _marker_ok(marker: Marker, extra: str) -> bool:
 
 async def _fetch_wheel(http: httpx.AsyncClient, req: Requirement) -> tuple[str, bytes, list]:
     """The newest pure wheel matching req: (filename, bytes, requires_dist)."""
-    files = await _project_files(http, req.name)
-    candidates = sorted(_pure_wheels(files, req.specifier), key=lambda c: c[0], reverse=True)
-    if not candidates:
+    file = newest_pure_wheel(await _project_files(http, req.name), req.specifier)
+    if file is None:
         raise InstallError(
             f"{req} has no pure-Python wheel (py3-none-any) on PyPI. Packages with compiled "
             "code only run in Pyodide when Pyodide bundles them."
         )
-    file = candidates[0][1]
     data = await _download(http, file)
     return file["filename"], data, _requires_dist(data)
 
@@ -142,6 +140,12 @@ async def _project_files(http: httpx.AsyncClient, name: str) -> list[dict]:
     if response.status_code != 200:
         raise InstallError(f"PyPI answered {response.status_code} for {name}")
     return response.json().get("files", [])
+
+
+def newest_pure_wheel(files: list[dict], spec: SpecifierSet | None = None) -> dict | None:
+    """The simple-index entry of the newest pure-Python wheel that ``spec`` allows."""
+    candidates = sorted(_pure_wheels(files, spec or SpecifierSet()), key=lambda c: c[0])
+    return candidates[-1][1] if candidates else None
 
 
 def _pure_wheels(files: list[dict], spec: SpecifierSet):

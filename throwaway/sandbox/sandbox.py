@@ -28,8 +28,8 @@ from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import MountTable
 
 #: Seconds the host waits past the time limit before it kills the process itself
-#: (Deno's main thread normally ends a runaway worker 0.5 s after the limit).
-HOST_GRACE = 1.5
+#: (Deno's main thread normally ends a runaway worker 0.8 s after the limit).
+HOST_GRACE = 1.6
 #: Seconds a run may wait for the interpreter to be ready and its packages loaded.
 STARTUP_TIMEOUT = 120.0
 LOST = "variables are lost, and /workspace is back to how it was before this run"
@@ -132,8 +132,14 @@ class Sandbox:
             for module in lock[name].get("imports", [])
         }
         fonts = warmup.font_cache_path(assets)
+        files = {warmup.FONT_CACHE_STAGED: str(fonts)} if fonts.is_file() else {}
+        wheels = {
+            name: f"/lib/throwaway/wheels/{p.name}" for name, p in assets.staged_wheels().items()
+        }
+        files.update({wheels[name]: str(p) for name, p in assets.staged_wheels().items()})
         return {
-            "files": {warmup.FONT_CACHE_STAGED: str(fonts)} if fonts.is_file() else {},
+            "files": files,
+            "wheels": wheels,
             "mounts": [
                 {"name": name, "writable": info["writable"]}
                 for name, info in self.mounts.describe().items()
@@ -156,6 +162,8 @@ class Sandbox:
         those are in ``result.error``.
         """
         timeout = self.timeout if timeout is None else timeout
+        if not timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
         async with self._lock:
             restarted = await self._ensure_started()
             self.mounts.take_changes()

@@ -15,7 +15,7 @@
 
 import { BUFFER_SIZE, deliver } from "./hostfs.js";
 
-const GRACE_MS = 500;
+const GRACE_MS = 800; // time.sleep loops take ~150 ms to see an interrupt; allow for load
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

@@ -29,6 +29,7 @@ _images: list[bytes] = []
 _captured: set[int] = set()
 _namespace: dict = {"__name__": "__main__"}
 _import_map: dict[str, str] = {}  # import name -> Pyodide package name
+_wheels: dict[str, str] = {}  # import name -> staged wheel to unpack on first import
 _limit = 1_000_000
 _memory_mb = 0
 
@@ -100,11 +101,12 @@ class CappedStream(io.TextIOBase):
         return head + marker + tail[-self.tail_limit :], cut
 
 
-def setup(limit: int, memory_mb: int, import_map_json: str) -> None:
+def setup(limit: int, memory_mb: int, import_map_json: str, wheels_json: str) -> None:
     """Prepare the interpreter once, before any user code runs."""
     global _limit, _memory_mb
     _limit, _memory_mb = limit, memory_mb
     _import_map.update(json.loads(import_map_json))
+    _wheels.update(json.loads(wheels_json))
     os.makedirs(WORKSPACE, exist_ok=True)
     os.chdir(WORKSPACE)
     os.environ["MPLBACKEND"] = "module://_throwaway_backend"
@@ -154,8 +156,8 @@ def _capture_open_figures() -> None:
     plt.close("all")
 
 
-def packages_for(code: str) -> list[str]:
-    """The bundled packages that code imports and that are not loaded yet."""
+def prepare(code: str) -> list[str]:
+    """Unpack staged wheels the code needs; return the bundled packages to load."""
     if "import" not in code:
         return []
     wanted = set()
@@ -163,6 +165,10 @@ def packages_for(code: str) -> list[str]:
         top = name.split(".")[0]
         if top in _import_map and top not in sys.modules:
             wanted.add(_import_map[top])
+        wheel = _wheels.pop(top, None)
+        if wheel and os.path.exists(wheel):
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extractall(SITE_PACKAGES)
     return sorted(wanted)
 
 
@@ -205,6 +211,7 @@ class Run:
         self.out = CappedStream("stdout", run_id, _limit)
         self.err = CappedStream("stderr", run_id, _limit)
         self.result = self.error = self.runner = None
+        self.code = code
         try:
             self.runner = CodeRunner(
                 code, return_mode="last_expr", filename="<code>", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -214,7 +221,10 @@ class Run:
 
     @property
     def needs_await(self) -> bool:
-        return self.runner is not None and bool(self.runner.code.co_flags & CO_COROUTINE)
+        if self.runner is None:
+            return False
+        # run_sync needs an entry through the event loop even without a top-level await
+        return bool(self.runner.code.co_flags & CO_COROUTINE) or "run_sync" in self.code
 
     def execute(self) -> None:
         if self.runner is not None:

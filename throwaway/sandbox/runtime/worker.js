@@ -75,7 +75,8 @@ async function init(config) {
   }
   pyodide.runPython("import sys; sys.path.insert(0, '/lib/throwaway')");
   runner = pyodide.pyimport("_throwaway_runner");
-  runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap));
+  runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap),
+    JSON.stringify(config.wheels));
   self.postMessage({ type: "ready" });
 }
 
@@ -130,7 +131,7 @@ function fsError(err) {
 
 const OPS = {
   async run(msg) {
-    const packages = runner.packages_for(msg.code).toJs();
+    const packages = runner.prepare(msg.code).toJs();
     if (packages.length) {
       try {
         await runner.load(packages);
