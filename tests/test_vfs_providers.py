@@ -22,19 +22,10 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from snippets import ERRNO
 
 from throwaway import Sandbox, mounts
 from throwaway.vfs.spec import parse_mount
-
-ERRNO = (
-    "import errno, os\n"
-    "def err(fn, *args, **kwargs):\n"
-    "    try:\n"
-    "        fn(*args, **kwargs)\n"
-    "    except OSError as e:\n"
-    "        return errno.errorcode.get(e.errno, e.errno)\n"
-    "    return 'no error'\n"
-)
 
 DOC = {"name": "widget", "sizes": [1, 2, 3], "ok": True}
 BIG = secrets.token_bytes(200_000)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from snippets import ERRNO
 
 from throwaway import Sandbox, mounts
 from throwaway.vfs.provider import MountProvider, Stat
@@ -30,16 +31,6 @@ SECRET = f"host-secret-{secrets.token_hex(8)}"
 SECRET_SIZE = 31_337
 PASSWD_MARK = "root:x:0:0"
 
-ERRNO = (
-    "import errno, os\n"
-    "link = getattr(os, 'link', None)  # Pyodide has no os.link\n"
-    "def err(fn, *args, **kwargs):\n"
-    "    try:\n"
-    "        fn(*args, **kwargs)\n"
-    "    except OSError as e:\n"
-    "        return errno.errorcode.get(e.errno, e.errno)\n"
-    "    return 'no error'\n"
-)
 
 #: Gives sandboxed Python the JS realm's `Function` constructor, hence `self.postMessage`.
 REALM = "from pyodide.ffi import to_js\nF = to_js({}).constructor.constructor\n"
