@@ -109,10 +109,12 @@ class SandboxProcess:
     async def _until_ready(self) -> None:
         ready = asyncio.create_task(self.ready.wait())
         exited = asyncio.create_task(self.proc.wait())
-        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        exited.cancel()
-        if not self.ready.is_set():
+        try:
+            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             ready.cancel()
+            exited.cancel()
+        if not self.ready.is_set():
             raise SandboxError(f"Deno exited with status {self.proc.returncode}")
 
     def diagnostics(self) -> str:

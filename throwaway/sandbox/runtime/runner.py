@@ -5,7 +5,9 @@ visible to (and changeable by) sandboxed code, so the host trusts nothing it
 returns: this module only makes the honest case pleasant.
 """
 
+import ast
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -14,11 +16,9 @@ import signal
 import sys
 import traceback
 import zipfile
-from ast import PyCF_ALLOW_TOP_LEVEL_AWAIT
-from inspect import CO_COROUTINE
 
 import pyodide_js
-from pyodide.code import CodeRunner, find_imports
+from pyodide.code import find_imports
 
 WORKSPACE = "/workspace"
 OUTPUT_DIR = "/workspace/.throwaway"
@@ -156,10 +156,11 @@ def _capture_open_figures() -> None:
     plt.close("all")
 
 
-def prepare(code: str) -> list[str]:
-    """Unpack staged wheels the code needs; return the bundled packages to load."""
+def prepare(code: str) -> str:
+    """Unpack staged wheels the code needs; return the bundled packages to load
+    (as JSON, or "" for none: cheap to hand to JavaScript)."""
     if "import" not in code:
-        return []
+        return ""
     wanted = set()
     for name in find_imports(code):
         top = name.split(".")[0]
@@ -169,7 +170,29 @@ def prepare(code: str) -> list[str]:
         if wheel and os.path.exists(wheel):
             with zipfile.ZipFile(wheel) as zf:
                 zf.extractall(SITE_PACKAGES)
-    return sorted(wanted)
+    return json.dumps(sorted(wanted)) if wanted else ""
+
+
+_pending = None  # a Run waiting for run_pending (it needs the event loop)
+
+
+def run_now(code: str, run_id: int):
+    """Run code that needs no event loop and return (meta JSON, images), or None
+    if it does: then the caller awaits run_pending(). One call from JavaScript."""
+    global _pending
+    job = Run(code, run_id)
+    if job.needs_await:
+        _pending = job
+        return None
+    job.execute()
+    return job.finish()
+
+
+async def run_pending():
+    global _pending
+    job, _pending = _pending, None
+    await job.execute_async()
+    return job.finish()
 
 
 async def load(packages: list[str]) -> None:
@@ -210,30 +233,31 @@ class Run:
         self.before = _scan(WORKSPACE)
         self.out = CappedStream("stdout", run_id, _limit)
         self.err = CappedStream("stderr", run_id, _limit)
-        self.result = self.error = self.runner = None
+        self.result = self.error = self.body = self.last = None
         self.code = code
         try:
-            self.runner = CodeRunner(
-                code, return_mode="last_expr", filename="<code>", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT
-            ).compile()
-        except SyntaxError as exc:
+            self.body, self.last = _compile(code)
+        except (SyntaxError, ValueError, OverflowError) as exc:
             self.error = _error(exc)
 
     @property
     def needs_await(self) -> bool:
-        if self.runner is None:
+        if self.body is None:
             return False
+        flags = self.body.co_flags | (self.last.co_flags if self.last else 0)
         # run_sync needs an entry through the event loop even without a top-level await
-        return bool(self.runner.code.co_flags & CO_COROUTINE) or "run_sync" in self.code
+        return bool(flags & inspect.CO_COROUTINE) or "run_sync" in self.code
 
     def execute(self) -> None:
-        if self.runner is not None:
+        if self.body is not None:
             with self._guard():
-                self._keep(self.runner.run(_namespace))
+                exec(self.body, _namespace)
+                self._keep(eval(self.last, _namespace) if self.last else None)
 
     async def execute_async(self) -> None:
         with self._guard():
-            self._keep(await self.runner.run_async(_namespace))
+            await _maybe_await(eval(self.body, _namespace))
+            self._keep(await _maybe_await(eval(self.last, _namespace)) if self.last else None)
 
     @contextlib.contextmanager
     def _guard(self):
@@ -267,6 +291,25 @@ class Run:
         blob = b"".join(_images)
         del _images[:]
         return json.dumps(meta), blob
+
+
+def _compile(code: str):
+    """(module body, last expression or None), both allowing top-level await.
+
+    Like a notebook cell: a final expression is evaluated for its value, unless
+    the code ends with a semicolon.
+    """
+    tree = ast.parse(code, "<code>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, "<code>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    expr = compile(last, "<code>", "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT) if last else None
+    return body, expr
+
+
+async def _maybe_await(value):
+    return await value if inspect.iscoroutine(value) else value
 
 
 def _scan(top: str) -> dict[str, tuple[int, int]]:

@@ -40,9 +40,9 @@ function clampMemory(megabytes) {
 const WARMUP = `import ast, asyncio, collections, csv, dataclasses, datetime, decimal, email.parser, \
 fractions, functools, importlib.metadata, io, itertools, json, math, os, pathlib, random, re, \
 signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi
-from pyodide.code import CodeRunner, find_imports
+from pyodide.code import find_imports
 find_imports("import os")
-CodeRunner("x = 1; x + 1", return_mode="last_expr").compile().run({})`;
+exec(compile(ast.parse("x = 1"), "<code>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), {})`;
 
 async function init(config) {
   clampMemory(config.memoryMb);
@@ -131,26 +131,19 @@ function fsError(err) {
 
 const OPS = {
   async run(msg) {
-    const packages = runner.prepare(msg.code).toJs();
-    if (packages.length) {
+    const packages = runner.prepare(msg.code);
+    if (packages) {
       try {
-        await runner.load(packages);
+        await runner.load(JSON.parse(packages));
       } catch {
         // a failed import is reported by the run itself
       }
     }
     self.postMessage({ type: "started", id: msg.id });
-    const job = runner.Run(msg.code, msg.runNo ?? msg.id);
-    try {
-      if (job.needs_await) await job.execute_async();
-      else job.execute();
-      const out = job.finish();
-      const [json, blob] = out.toJs();
-      out.destroy();
-      return { ...JSON.parse(json), blob: blob.length ? blob : null };
-    } finally {
-      job.destroy();
-    }
+    const out = runner.run_now(msg.code, msg.runNo ?? msg.id) ?? await runner.run_pending();
+    const [json, blob] = out.toJs();
+    out.destroy();
+    return { ...JSON.parse(json), blob: blob.length ? blob : null };
   },
   read_file(msg) {
     const stat = pyodide.FS.stat(msg.path);
