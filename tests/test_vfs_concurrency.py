@@ -47,3 +47,15 @@ async def test_a_blocking_provider_does_not_stall_the_host_loop():
         result = await run
     assert ticks == 5
     assert result.result == "'done'"
+
+
+async def test_fsync_commits_an_open_file_and_close_commits_the_rest(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    async with Sandbox(mounts={"out": mounts.LocalDir(out, writable=True)}) as sb:
+        await sb.run("import os\nf = open('/mnt/out/log.txt', 'w'); f.write('early'); f.flush()")
+        assert (out / "log.txt").read_text() == ""  # created on open, content not yet
+        await sb.run("os.fsync(f.fileno())")
+        assert (out / "log.txt").read_text() == "early"
+        await sb.run("f.write(' late'); f.close()")
+        assert (out / "log.txt").read_text() == "early late"

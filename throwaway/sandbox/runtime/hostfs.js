@@ -241,6 +241,13 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       writer.data = null;
       setAttr(stream.node, { size: writer.size, mtime: Date.now() / 1000 });
     },
+    fsync(stream) {
+      const writer = stream.writer; // os.fsync(): commit now, keep writing after
+      if (!writer?.dirty) return 0;
+      call(stream.node, "write", {}, writer.data.slice(0, writer.size));
+      writer.dirty = false;
+      return 0;
+    },
     read(stream, buffer, offset, length, position) {
       const writer = stream.writer;
       if (writer) {
