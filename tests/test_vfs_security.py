@@ -410,7 +410,7 @@ def post(seq: int, request: object, blob: bytes | None = None, raw: str | None =
     """Sandboxed code that posts one forged /mnt request to the Deno main thread."""
     json_text = raw if raw is not None else json.dumps(request)
     blob_js = f"new Uint8Array({list(blob)})" if blob is not None else "null"
-    body = f"self.postMessage({{type: 'fs', seq: {seq}, json: {json_text!r}, blob: {blob_js}}})"
+    body = f"self.postMessage({{type: 'sync', seq: {seq}, json: {json_text!r}, blob: {blob_js}}})"
     return f"F({body!r})()\n"
 
 
@@ -581,14 +581,14 @@ async def test_forged_messages_with_bad_seq_or_types_are_ignored(forge_sb, forge
         + "\n".join(
             f"F({body!r})()"
             for body in [
-                "self.postMessage({type: 'fs', seq: 'x', json: '{}'})",
-                "self.postMessage({type: 'fs', seq: 1.5, json: '{}'})",
-                "self.postMessage({type: 'fs', json: '{}'})",
-                "self.postMessage({type: 'fs', seq: -1, json: {op: 'read'}})",
-                "self.postMessage({type: 'fs', seq: 2, json: '{}', blob: 'not bytes'})",
-                "self.postMessage({type: 'fsreply', seq: 1, json: '{\"ok\": true}'})",
-                "self.postMessage({type: 'fs', seq: 2 ** 53, json: '{}'})",
-                "self.postMessage({type: 'fs', seq: 3, json: 'x'.repeat(1 << 20)})",
+                "self.postMessage({type: 'sync', seq: 'x', json: '{}'})",
+                "self.postMessage({type: 'sync', seq: 1.5, json: '{}'})",
+                "self.postMessage({type: 'sync', json: '{}'})",
+                "self.postMessage({type: 'sync', seq: -1, json: {op: 'read'}})",
+                "self.postMessage({type: 'sync', seq: 2, json: '{}', blob: 'not bytes'})",
+                "self.postMessage({type: 'syncreply', seq: 1, json: '{\"ok\": true}'})",
+                "self.postMessage({type: 'sync', seq: 2 ** 53, json: '{}'})",
+                "self.postMessage({type: 'sync', seq: 3, json: 'x'.repeat(1 << 20)})",
             ]
         )
     )

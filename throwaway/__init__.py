@@ -2,7 +2,12 @@
 
 from throwaway import mounts
 from throwaway.errors import (
+    DescribeError,
+    FatalModelError,
     InstallError,
+    ModelConfigError,
+    ModelProviderError,
+    RetryableModelError,
     SandboxError,
     SandboxFileError,
     SetupError,
@@ -11,6 +16,8 @@ from throwaway.errors import (
 from throwaway.sandbox import ExecError, ExecResult, OutputCut, Sandbox, SandboxPool, SyncSandbox
 
 __all__ = [
-    "ExecError", "ExecResult", "InstallError", "OutputCut", "Sandbox", "SandboxError",
-    "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox", "ThrowawayError", "mounts",
+    "DescribeError", "ExecError", "ExecResult", "FatalModelError", "InstallError",
+    "ModelConfigError", "ModelProviderError", "OutputCut", "RetryableModelError", "Sandbox",
+    "SandboxError", "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox",
+    "ThrowawayError", "mounts",
 ]  # fmt: skip

@@ -25,3 +25,107 @@ class SandboxFileError(ThrowawayError, OSError):
 
 class InstallError(ThrowawayError):
     """A package could not be installed into the sandbox."""
+
+
+class DurableError(ThrowawayError):
+    """The durable layer could not reach or use its database, or refused an operation."""
+
+
+class RunNotFound(DurableError, KeyError):
+    """No run has this id in this queue."""
+
+
+class BlobNotFound(DurableError, KeyError):
+    """No blob has this sha256."""
+
+
+class RunFailed(ThrowawayError):
+    """Raised by a run handler to end its run as ``failed`` at once, without retrying.
+
+    Any other exception from a handler is retried with backoff until the run's
+    attempts are used up.
+    """
+
+
+class ModelConfigError(ThrowawayError):
+    """No model could be set up: no name and no API key, an unknown provider, a missing key
+    for the chosen provider, or a ``scripted:FILE`` that is missing or malformed.
+
+    Raised by ``throwaway.agent.models.resolve_model`` before any request is made; the message
+    lists the model names to choose from and the environment variables each one reads.
+    """
+
+
+class ModelProviderError(ThrowawayError):
+    """A request to the model provider failed. Raised by every model ``resolve_model`` returns.
+
+    Catch this in the agent loop. ``retryable`` tells what to do: ``True`` (a
+    :class:`RetryableModelError`: rate limit, 5xx, dropped connection, timeout, a response body
+    that was not the JSON the API promises) means sending the same request again later may
+    work; ``False`` (a :class:`FatalModelError`: bad credentials, unknown model, request
+    rejected, context window exceeded, quota exhausted) means it will not, and the run should
+    end ``failed`` with ``str(error)`` as the reason.
+
+    Attributes:
+        reason: a short machine-readable word (``rate_limit``, ``server_error``,
+            ``unavailable``, ``connection``, ``timeout``, ``malformed_response``, ``api_error``,
+            ``auth``, ``not_found``, ``rejected``, ``context_window``, ``quota``,
+            ``content_filter``, ``invalid_request``, ``http_error``).
+        model_name: the model the request went to.
+        status_code: the HTTP status, when the provider sent one.
+        retry_after: seconds the provider asked to wait, when it said.
+
+    The provider SDK and HTTP clients already retry 408/409/429/5xx and connection errors twice
+    with backoff (honouring ``Retry-After``) before this is raised; ``ModelSettings``'s
+    ``max_retries`` changes that count. The original pydantic-ai exception is ``__cause__``.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        model_name: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.model_name = model_name
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+    def __reduce__(self):  # keep the keyword attributes when a durable layer pickles the error
+        return (
+            _rebuild_model_error,
+            (type(self), str(self), self.reason, self.model_name, self.status_code, self.retry_after),
+        )
+
+
+class RetryableModelError(ModelProviderError):
+    """A provider failure worth retrying later (the SDK's own quick retries are already spent)."""
+
+    retryable = True
+
+
+class FatalModelError(ModelProviderError):
+    """A provider failure that the same request will hit again: end the run with the reason."""
+
+    retryable = False
+
+
+class DescribeError(ThrowawayError):
+    """``describe`` cannot send this file to this model (unsupported file type, or a model
+    that does not take images or PDFs). The message says what would work instead."""
+
+
+def _rebuild_model_error(cls, message, reason, model_name, status_code, retry_after):
+    return cls(
+        message,
+        reason=reason,
+        model_name=model_name,
+        status_code=status_code,
+        retry_after=retry_after,
+    )

@@ -29,8 +29,9 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 #: A handler for calls from sandboxed code: (op, json text, blob) -> (reply dict, blob).
 CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
-#: A handler for /mnt requests: (request, blob) -> (reply dict, blob); never raises.
-FsHandler = Callable[[object, bytes], Awaitable[tuple[dict, bytes]]]
+#: A handler for blocking calls (/mnt requests, host functions):
+#: (request, blob) -> (reply dict, blob); never raises.
+SyncHandler = Callable[[object, bytes], Awaitable[tuple[dict, bytes]]]
 
 
 def deno_command(assets: Assets) -> list[str]:
@@ -69,9 +70,9 @@ class SandboxProcess:
     """A running Deno sandbox: send requests, await replies, answer its calls."""
 
     def __init__(
-        self, assets: Assets, config: dict, on_call: CallHandler, on_fs: FsHandler | None = None
+        self, assets: Assets, config: dict, on_call: CallHandler, on_sync: SyncHandler | None = None
     ):
-        self.assets, self.config, self.on_call, self.on_fs = assets, config, on_call, on_fs
+        self.assets, self.config, self.on_call, self.on_sync = assets, config, on_call, on_sync
         self.tag = protocol.new_tag()
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[protocol.Frame]] = {}
@@ -163,8 +164,8 @@ class SandboxProcess:
             self.ready.set()
         elif event == "started" and msg.get("id") in self.started:
             self.started[msg["id"]].set()
-        elif event == "fs" and isinstance(msg.get("seq"), int) and self.on_fs:
-            self._spawn(self._answer_fs(msg, frame.blob))
+        elif event == "sync" and isinstance(msg.get("seq"), int) and self.on_sync:
+            self._spawn(self._answer_sync(msg, frame.blob))
         elif event == "call" and isinstance(msg.get("callId"), int):
             self._spawn(self._answer_call(msg, frame.blob))
         elif event is None and msg.get("id") in self.pending:
@@ -181,14 +182,14 @@ class SandboxProcess:
             frame = {"type": "reply", "callId": msg["callId"], "json": json.dumps(reply)}
             self.proc.stdin.write(protocol.encode(frame, out))
 
-    async def _answer_fs(self, msg: dict, blob: bytes) -> None:
+    async def _answer_sync(self, msg: dict, blob: bytes) -> None:
         try:
             request = json.loads(msg.get("json") or "null")
         except ValueError:
             request = None
-        reply, out = await self.on_fs(request, blob)
+        reply, out = await self.on_sync(request, blob)
         if self.alive:
-            frame = {"type": "fsreply", "seq": msg["seq"], "json": json.dumps(reply)}
+            frame = {"type": "syncreply", "seq": msg["seq"], "json": json.dumps(reply)}
             self.proc.stdin.write(protocol.encode(frame, out))
 
     async def _drain_stderr(self) -> None:

@@ -14,12 +14,14 @@ import asyncio
 import json
 import posixpath
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
+from typing import Any
 
 from throwaway.errors import SandboxError, SandboxFileError
 from throwaway.sandbox import pypi, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
+from throwaway.sandbox.functions import HostFunctions
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
@@ -54,6 +56,8 @@ class Sandbox:
             Every access is decided and carried out by the host (see throwaway.vfs).
         mount_timeout: seconds one provider call may take before the sandboxed
             code gets ``TimeoutError`` (an OSError with errno ETIMEDOUT).
+        functions: host functions that sandboxed code may call, by name, as
+            ``from throwaway_tools import name`` (see sandbox/functions.py).
         allow_install: whether sandboxed code and `install` may fetch pure-Python
             wheels from PyPI through the host: True, False, or a collection of
             allowed project names.
@@ -69,6 +73,7 @@ class Sandbox:
         output_limit: int = 100_000,
         mounts: Mapping[str, MountProvider] | None = None,
         mount_timeout: float = 30.0,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
         allow_install: bool | Collection[str] = True,
         snapshot: bool = True,
     ):
@@ -81,6 +86,7 @@ class Sandbox:
         self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
         self.allow_install, self.snapshot = allow_install, snapshot
         self.mounts = MountTable(mounts or {}, timeout=mount_timeout)
+        self.functions = HostFunctions(functions or {})
         self._mirror = WorkspaceMirror()
         self._restore = False  # the interpreter lost /workspace: put the mirror back
         self._runs = 0  # numbers runs across restarts (names of saved output files)
@@ -99,7 +105,7 @@ class Sandbox:
             config = self._config()
             if self.snapshot and (path := await warmup.ensure_snapshot(self._assets, config)):
                 config["snapshotPath"] = str(path)
-            self._process = SandboxProcess(self._assets, config, self._on_call, self.mounts.handle)
+            self._process = SandboxProcess(self._assets, config, self._on_call, self._on_sync)
             await self._process.start()
         return self
 
@@ -150,7 +156,10 @@ class Sandbox:
             "packageCacheDir": f"{assets.packages_dir}/",
             "outputLimit": self.output_limit,
             "importMap": import_map,
-            "modules": {mod: (RUNTIME_DIR / f).read_text() for f, mod in MODULES.items()},
+            "modules": {
+                **{mod: (RUNTIME_DIR / f).read_text() for f, mod in MODULES.items()},
+                "throwaway_tools": self.functions.module_source(),
+            },
         }
 
     # ---- running code ------------------------------------------------------
@@ -310,6 +319,12 @@ class Sandbox:
             allow=self.allow_install, deps=deps,
         )  # fmt: skip
         return bundle.meta(), bundle.blob()
+
+    async def _on_sync(self, request: object, blob: bytes) -> tuple[dict, bytes]:
+        """Blocking calls from sandboxed code: host functions, or /mnt requests."""
+        if isinstance(request, dict) and request.get("op") == "call":
+            return await self.functions.call(request), b""
+        return await self.mounts.handle(request, blob)
 
     async def _on_call(self, op: str, payload: str, blob: bytes) -> tuple[dict, bytes]:
         """Calls made by sandboxed code (micropip.install)."""

@@ -1,12 +1,7 @@
 // hostfs.js: the emscripten file system type behind /mnt/<name>.
 //
-// Every node and stream operation asks the host, synchronously: the worker
-// posts {type:"fs", seq, json, blob} to the main thread and blocks in
-// Atomics.wait on a SharedArrayBuffer; main.js relays the request to the host
-// and writes the reply into that buffer. Layout of the buffer:
-//   Int32 [0] state (0 idle, 1 waiting, 2 answered)  [1] seq of the request
-//   Int32 [2] JSON length  [3] data length
-//   bytes from 64: the reply's JSON, then its data (together at most PAYLOAD_MAX)
+// Every node and stream operation asks the host, synchronously, through the
+// bridge in syncbridge.js; the host answers from throwaway/vfs/table.py.
 // The host is the authority on every check (paths, read-only, sizes); the
 // checks here only give early, accurate errors. Hooks throw FS.ErrnoError with
 // emscripten's errno numbers only: anything else would kill Pyodide.
@@ -15,48 +10,26 @@
 // whole on close (a failed commit makes close() raise). Small files come back
 // with the open reply, so open+read+close costs one round trip.
 
-export const DATA_MAX = 8 << 20; // the most a read asks for at once
-const PAYLOAD_MAX = DATA_MAX + (4 << 20); // room for the JSON beside a full read
-export const BUFFER_SIZE = 64 + PAYLOAD_MAX;
+import { DATA_MAX } from "./syncbridge.js";
+
 const PREFETCH = 1 << 16;
 const ATTR_TTL_MS = 50; // a stat answered this recently is reused (open, then fstat)
-const SLICE_MS = 50; // how often a blocked call checks for the time-limit interrupt
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
-export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) {
-  const ctl = new Int32Array(buffer, 0, 16);
-  const bytes = new Uint8Array(buffer);
-  const decoder = new TextDecoder();
-  let seq = 0;
-
+export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
   const fail = (name) => new FS.ErrnoError(ERRNO[name] ?? ERRNO.EIO);
-
-  // ---- the synchronous call ------------------------------------------------
 
   function call(node, op, args = {}, data = null) {
     const request = { op, mount: node.mount.opts.name, path: relPath(node), ...args };
-    seq = (seq + 1) | 0;
-    Atomics.store(ctl, 1, seq);
-    Atomics.store(ctl, 0, 1);
-    post({ type: "fs", seq, json: JSON.stringify(request), blob: data });
-    const deadline = performance.now() + timeoutMs;
-    while (Atomics.wait(ctl, 0, 1, SLICE_MS) === "timed-out") {
-      if (interrupt[0] !== 0) return abandon("EINTR");
-      if (performance.now() > deadline) return abandon("ETIMEDOUT");
+    let answer;
+    try {
+      answer = bridge(request, data, timeoutMs);
+    } catch (err) {
+      throw fail(err.code ?? "EIO");
     }
-    const dataAt = 64 + ctl[2];
-    const reply = JSON.parse(decoder.decode(bytes.slice(64, dataAt)));
-    const out = bytes.slice(dataAt, dataAt + ctl[3]);
-    Atomics.store(ctl, 0, 0);
-    if (reply.errno) throw fail(reply.errno);
-    return { reply, data: out };
-  }
-
-  function abandon(name) {
-    Atomics.store(ctl, 1, 0); // a late answer no longer matches any request
-    Atomics.store(ctl, 0, 0);
-    throw fail(name);
+    if (answer.reply.errno) throw fail(answer.reply.errno);
+    return answer;
   }
 
   function relPath(node) {
@@ -300,23 +273,4 @@ export function createHostFS(FS, ERRNO, { buffer, interrupt, timeoutMs, post }) 
       return root;
     },
   };
-}
-
-// Used by main.js: put a host reply into the shared buffer and wake the worker.
-export function deliver(buffer, seq, json, data) {
-  const ctl = new Int32Array(buffer, 0, 16);
-  if (Atomics.load(ctl, 0) !== 1 || Atomics.load(ctl, 1) !== seq) return; // abandoned
-  const bytes = new Uint8Array(buffer);
-  let text = new TextEncoder().encode(json);
-  let body = data ?? new Uint8Array();
-  if (text.length + body.length > PAYLOAD_MAX) {
-    text = new TextEncoder().encode('{"errno":"EFBIG"}');
-    body = new Uint8Array();
-  }
-  bytes.set(text, 64);
-  bytes.set(body, 64 + text.length);
-  Atomics.store(ctl, 2, text.length);
-  Atomics.store(ctl, 3, body.length);
-  Atomics.store(ctl, 0, 2);
-  Atomics.notify(ctl, 0);
 }

@@ -13,7 +13,7 @@
 // and this process exits: worker.terminate() cannot stop wasm stuck in a C call,
 // so only a new process frees the CPU and memory. The host starts a new one.
 
-import { BUFFER_SIZE, deliver } from "./hostfs.js";
+import { BUFFER_SIZE, deliver } from "./syncbridge.js";
 
 const GRACE_MS = 800; // time.sleep loops take ~150 ms to see an interrupt; allow for load
 const encoder = new TextEncoder();
@@ -78,7 +78,7 @@ function writeAll(bytes) {
 // ---- the worker -----------------------------------------------------------
 
 const interruptBuffer = new SharedArrayBuffer(1);
-const fsBuffer = new SharedArrayBuffer(BUFFER_SIZE); // replies to /mnt requests (hostfs.js)
+const syncBuffer = new SharedArrayBuffer(BUFFER_SIZE); // replies to blocking calls (syncbridge.js)
 const interrupt = new Uint8Array(interruptBuffer);
 let worker = null;
 let ready = false;
@@ -93,7 +93,7 @@ function startWorker() {
     event.preventDefault();
     restart(`the interpreter crashed: ${event.message}`);
   };
-  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer, fsBuffer } });
+  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer, syncBuffer } });
 }
 
 function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
@@ -125,8 +125,8 @@ function onWorkerMessage(msg) {
     const json = typeof msg.json === "string" ? msg.json : "{}";
     send({ id: msg.id, json, timedOut: req.fired === true },
       msg.blob instanceof Uint8Array ? msg.blob : null);
-  } else if (msg.type === "fs" && Number.isInteger(msg.seq)) {
-    send({ event: "fs", seq: msg.seq, json: String(msg.json) },
+  } else if (msg.type === "sync" && Number.isInteger(msg.seq)) {
+    send({ event: "sync", seq: msg.seq, json: String(msg.json) },
       msg.blob instanceof Uint8Array ? msg.blob : null);
   } else if (msg.type === "call" && Number.isInteger(msg.callId)) {
     send({ event: "call", callId: msg.callId, op: String(msg.op), json: String(msg.json) },
@@ -156,8 +156,8 @@ startWorker();
 for (;;) {
   const frame = await stdin.frame();
   if (!frame || frame.msg.type === "shutdown") break;
-  if (frame.msg.type === "fsreply") {
-    deliver(fsBuffer, frame.msg.seq, frame.msg.json, frame.blob);
+  if (frame.msg.type === "syncreply") {
+    deliver(syncBuffer, frame.msg.seq, frame.msg.json, frame.blob);
   } else if (frame.msg.type === "reply") {
     worker.postMessage({ type: "reply", callId: frame.msg.callId, json: frame.msg.json, blob: frame.blob });
   } else if (ready) {

@@ -9,6 +9,7 @@
 //                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
 import { loadPyodide } from "npm:pyodide@0.27.7";
 import { createHostFS } from "./hostfs.js";
+import { createSyncBridge } from "./syncbridge.js";
 
 // Hygiene: stray console output must not land on the protocol's stdout.
 for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
@@ -67,8 +68,16 @@ async function init(config) {
     pyodide.FS.writeFile(path, Deno.readFileSync(source));
   }
   pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
-  mountAll(config);
-  pyodide.registerJsModule("_throwaway_host", { call: hostCall });
+  const bridge = createSyncBridge({
+    buffer: config.syncBuffer,
+    interrupt: new Uint8Array(config.interruptBuffer),
+    post: (msg) => self.postMessage(msg, msg.blob ? [msg.blob.buffer] : []),
+  });
+  mountAll(config, bridge);
+  pyodide.registerJsModule("_throwaway_host", {
+    call: hostCall,
+    call_sync: (json, timeoutMs) => callSync(bridge, json, timeoutMs),
+  });
   pyodide.FS.mkdirTree("/lib/throwaway");
   for (const [name, source] of Object.entries(config.modules)) {
     pyodide.FS.writeFile(`/lib/throwaway/${name}.py`, source);
@@ -80,17 +89,25 @@ async function init(config) {
   self.postMessage({ type: "ready" });
 }
 
-function mountAll(config) {
+function mountAll(config, bridge) {
   if (!config.mounts.length) return;
   const hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
-    buffer: config.fsBuffer,
-    interrupt: new Uint8Array(config.interruptBuffer),
+    bridge,
     timeoutMs: config.fsTimeoutMs,
-    post: (msg) => self.postMessage(msg, msg.blob ? [msg.blob.buffer] : []),
   });
   for (const { name, writable } of config.mounts) {
     pyodide.FS.mkdirTree(`/mnt/${name}`);
     pyodide.FS.mount(hostfs, { name, writable }, `/mnt/${name}`);
+  }
+}
+
+// A blocking call of a host function (throwaway_tools); answers a JSON string.
+function callSync(bridge, json, timeoutMs) {
+  try {
+    const { reply } = bridge({ op: "call", ...JSON.parse(json) }, null, timeoutMs);
+    return JSON.stringify(reply);
+  } catch (err) {
+    return JSON.stringify({ errno: err.code ?? "EIO" });
   }
 }
 
