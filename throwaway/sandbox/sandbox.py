@@ -25,7 +25,7 @@ from throwaway.sandbox.functions import HostFunctions
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
-from throwaway.sandbox.workspace import WorkspaceMirror
+from throwaway.sandbox.workspace import WorkspaceMirror, pack, unpack
 from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import MountTable
 
@@ -272,6 +272,22 @@ class Sandbox:
     async def read_file(self, path: str) -> bytes:
         """Read a file from the sandbox's file system."""
         return (await self._file_op({"type": "read_file", "path": _sandbox_path(path)})).blob
+
+    async def snapshot_workspace(self) -> bytes:
+        """/workspace after the last run, as a zip (identical files, identical bytes)."""
+        return pack(self._mirror.files())
+
+    async def restore_workspace(self, snapshot: bytes) -> None:
+        """Make /workspace hold exactly the files of a `snapshot_workspace` zip."""
+        files = unpack(snapshot)
+        async with self._lock:
+            await self._ensure_started()
+            await self._request({"type": "clear_dir", "path": "/workspace"})
+            self._mirror.close()
+            self._mirror = WorkspaceMirror()
+            for path, data in files:
+                await self._request({"type": "write_file", "path": path}, data)
+                self._mirror.put(path, data)
 
     async def list_files(self, path: str = "/workspace") -> list[str]:
         """Names in a sandbox directory, sorted."""

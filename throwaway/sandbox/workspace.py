@@ -10,8 +10,10 @@ The copy is kept in a private temporary folder on the host.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 WORKSPACE = "/workspace"
@@ -45,3 +47,26 @@ class WorkspaceMirror:
     def close(self) -> None:
         self._dir.cleanup()
         self._paths.clear()
+
+
+def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
+    """A zip of (sandbox path, content) pairs, byte-identical for identical files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in sorted(files):
+            info = zipfile.ZipInfo(path.removeprefix(WORKSPACE + "/"), (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def unpack(data: bytes) -> list[tuple[str, bytes]]:
+    """The (sandbox path, content) pairs of a `pack` zip; unsafe names are skipped."""
+    out = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            if info.is_dir() or name.startswith("/") or ".." in name.split("/"):
+                continue
+            out.append((f"{WORKSPACE}/{name}", zf.read(info)))
+    return out

@@ -173,6 +173,23 @@ const OPS = {
     pyodide.FS.writeFile(msg.path, msg.blob ? new Uint8Array(msg.blob) : new Uint8Array());
     return {};
   },
+  clear_dir(msg) {
+    const FS = pyodide.FS;
+    const empty = (dir) => {
+      for (const name of FS.readdir(dir)) {
+        if (name === "." || name === "..") continue;
+        const path = `${dir}/${name}`;
+        if (FS.isDir(FS.lstat(path).mode)) {
+          empty(path);
+          FS.rmdir(path);
+        } else {
+          FS.unlink(path);
+        }
+      }
+    };
+    empty(msg.path);
+    return {};
+  },
   list_files(msg) {
     return { names: pyodide.FS.readdir(msg.path).filter((n) => n !== "." && n !== "..").sort() };
   },
