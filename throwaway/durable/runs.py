@@ -9,7 +9,7 @@ Absurd task state          status
 =========================  ============
 ``pending``                ``queued``    (waiting for a worker, first time or after a crash)
 ``sleeping``               ``queued``    (waiting for its retry time after an error)
-``running``                ``running``   (claimed by a worker; if that worker died, until its lease expires)
+``running``                ``running``   (claimed; if its worker died, until the lease expires)
 ``completed``              ``completed``
 ``failed``                 ``failed``    (attempts used up, or the handler raised RunFailed)
 ``cancelled``              ``cancelled``
@@ -76,7 +76,9 @@ class RunRecord:
         out["created_at"] = self.created_at.isoformat()
         out["finished_at"] = self.finished_at and self.finished_at.isoformat()
         if self.steps is not None:
-            out["steps"] = [{"name": s.name, "result": s.result, "at": s.at.isoformat()} for s in self.steps]
+            out["steps"] = [
+                {"name": s.name, "result": s.result, "at": s.at.isoformat()} for s in self.steps
+            ]
         return out
 
 
@@ -96,7 +98,9 @@ async def get_run(conn: AsyncConnection, queue: str, run_id: str) -> RunRecord:
     """The run ``run_id`` with its steps; RunNotFound if there is none."""
     task_id = _task_id(run_id)
     cur = conn.cursor(row_factory=dict_row)
-    query = sql.SQL(_RUNS + " where t.task_id = %s").format(t=table("t", queue), r=table("r", queue))
+    query = sql.SQL(_RUNS + " where t.task_id = %s").format(
+        t=table("t", queue), r=table("r", queue)
+    )
     await cur.execute(query, (task_id,))
     row = await cur.fetchone()
     if row is None:
@@ -108,7 +112,9 @@ async def get_run(conn: AsyncConnection, queue: str, run_id: str) -> RunRecord:
         ).format(c=table("c", queue)),
         (task_id,),
     )
-    steps = [StepRecord(s["checkpoint_name"], s["state"], s["updated_at"]) for s in await cur.fetchall()]
+    steps = [
+        StepRecord(s["checkpoint_name"], s["state"], s["updated_at"]) for s in await cur.fetchall()
+    ]
     return _record(row, steps)
 
 
@@ -141,13 +147,14 @@ async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts
         state, attempts = row
         if state not in ("failed", "cancelled"):
             raise DurableError(
-                f"run {run_id} is {STATUS_OF_STATE[state]}: only failed or cancelled runs can be resumed"
+                f"run {run_id} is {STATUS_OF_STATE[state]}:"
+                " only failed or cancelled runs can be resumed"
             )
         if state == "cancelled":
             await conn.execute(
-                sql.SQL("update {t} set state = 'failed', cancelled_at = null where task_id = %s").format(
-                    t=table("t", queue)
-                ),
+                sql.SQL(
+                    "update {t} set state = 'failed', cancelled_at = null where task_id = %s"
+                ).format(t=table("t", queue)),
                 (task_id,),
             )
         await conn.execute(
@@ -175,6 +182,8 @@ def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
         error=failure and f"{failure.get('name', 'Error')}: {failure.get('message', '')}",
         attempts=row["attempts"],
         created_at=row["enqueue_at"],
-        finished_at=row["finished_at"] if row["state"] in ("completed", "failed", "cancelled") else None,
+        finished_at=row["finished_at"]
+        if row["state"] in ("completed", "failed", "cancelled")
+        else None,
         steps=steps,
     )

@@ -7,8 +7,8 @@ i.e. attempts), ``c_<queue>`` (checkpoints), ``e_``/``w_`` (events, waits).
 Blobs live in ``throwaway.blobs``, shared by all queues (they are content-addressed).
 
 :func:`ensure_schema` is idempotent and safe when several processes call it at
-once: the install runs in one transaction under a transaction-level advisory
-lock, and checks again once it holds the lock.
+once: the install runs in one transaction while holding an advisory lock, and
+checks again once it holds the lock.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from psycopg import AsyncConnection
 from throwaway.errors import DurableError
 
 ABSURD_VERSION = absurdctl.ABSURD_SCHEMA_TARGET_VERSION
+
+_LOCK = 0x7468726F77617921  # advisory lock key for installing: "throwaw!" in ASCII
 
 _BLOBS_DDL = """
 create schema if not exists throwaway;
@@ -38,26 +40,34 @@ async def ensure_schema(conn: AsyncConnection, queue: str) -> None:
     """
     if await _installed(conn, queue):
         return
-    async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock(hashtext('throwaway.durable.schema'))")
-        if await _installed(conn, queue):
-            return
-        cur = await conn.execute("select to_regclass('absurd.queues') is not null")
-        if not (await cur.fetchone())[0]:
-            await conn.execute(absurdctl.BUNDLED_SCHEMA_SQL)
-        await _check_version(conn)
-        await conn.execute(_BLOBS_DDL)
-        await conn.execute("select absurd.create_queue(%s)", (queue,))
+    # A session lock, then a new transaction: a transaction that was already open while
+    # it waited would still see the catalog as it was before the other process's install.
+    await conn.execute("select pg_advisory_lock(%s)", (_LOCK,))
+    try:
+        async with conn.transaction():
+            if await _installed(conn, queue):
+                return
+            cur = await conn.execute("select to_regclass('absurd.queues') is not null")
+            if not (await cur.fetchone())[0]:
+                await conn.execute(absurdctl.BUNDLED_SCHEMA_SQL)
+            await _check_version(conn)
+            await conn.execute(_BLOBS_DDL)
+            await conn.execute("select absurd.create_queue(%s)", (queue,))
+    finally:
+        await conn.execute("select pg_advisory_unlock(%s)", (_LOCK,))
 
 
 async def _installed(conn: AsyncConnection, queue: str) -> bool:
     cur = await conn.execute(
-        "select to_regclass('absurd.queues') is not null and to_regclass('throwaway.blobs') is not null"
+        "select to_regclass('absurd.queues') is not null"
+        " and to_regclass('throwaway.blobs') is not null"
     )
     if not (await cur.fetchone())[0]:
         return False
     await _check_version(conn)
-    cur = await conn.execute("select exists(select 1 from absurd.queues where queue_name = %s)", (queue,))
+    cur = await conn.execute(
+        "select exists(select 1 from absurd.queues where queue_name = %s)", (queue,)
+    )
     return (await cur.fetchone())[0]
 
 
@@ -67,5 +77,6 @@ async def _check_version(conn: AsyncConnection) -> None:
     if found != ABSURD_VERSION:
         raise DurableError(
             f"this database has Absurd's schema {found}, throwaway needs {ABSURD_VERSION}: "
-            f"migrate it with `absurdctl migrate` (absurdctl {ABSURD_VERSION}) or use another database"
+            f"migrate it with `absurdctl migrate` (absurdctl {ABSURD_VERSION})"
+            " or use another database"
         )

@@ -1,7 +1,4 @@
-"""The `throwaway` command: a thin layer over the library.
-
-Every command is a plain Click command, testable in-process with CliRunner.
-"""
+"""Sandbox commands: `throwaway setup`, `throwaway exec`."""
 
 from __future__ import annotations
 
@@ -12,27 +9,11 @@ from pathlib import Path
 
 import click
 
-from throwaway.errors import ThrowawayError
+from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main, or_exit
 from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.vfs.spec import parse_mount
-
-EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="throwaway")
-def main() -> None:
-    """Run throwaway Python in a sandbox with no network and no host access.
-
-    \b
-    First time:   throwaway setup          (fetches Pyodide once, then works offline)
-    Run a file:   throwaway exec script.py
-    From stdin:   echo 'print(6 * 7)' | throwaway exec -
-
-    Files live under $THROWAWAY_HOME (default: your user cache folder).
-    """
 
 
 @main.command()
@@ -44,10 +25,10 @@ def setup(quiet: bool) -> None:
     $THROWAWAY_PYODIDE_MIRROR (a folder or URL), the Pyodide CDN, or PyPI, each
     checked against the sha256 in Pyodide's lock file.
     """
-    result = _or_exit(lambda: assets.setup(quiet=quiet))
+    result = or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
         click.echo("warming up: memory snapshot and matplotlib font cache…", err=True)
-    _or_exit(lambda: asyncio.run(_warm_up(result)))
+    or_exit(lambda: asyncio.run(_warm_up(result)))
     if not quiet:
         names = result.available_packages()
         click.echo(f"Pyodide {assets.PYODIDE_VERSION} ready in {result.root}", err=True)
@@ -122,7 +103,7 @@ def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None, mount_spec
     """  # fmt: skip
     code = file.read()
     sandbox = Sandbox(timeout=timeout, memory_mb=memory_mb, mounts=dict(mount_specs))
-    result = _or_exit(lambda: asyncio.run(_run_once(sandbox, code)))
+    result = or_exit(lambda: asyncio.run(_run_once(sandbox, code)))
     _show(result, out_dir)
     sys.exit(_exit_status(result))
 
@@ -186,13 +167,4 @@ def demo(out_dir: Path) -> None:
     """Run a short analysis in a sandbox, try to escape it, save the chart."""
     from throwaway.demo import run_demo
 
-    sys.exit(_or_exit(lambda: asyncio.run(run_demo(out_dir, click.echo))))
-
-
-def _or_exit(action):
-    """Run action; turn a ThrowawayError into a readable message and exit 1."""
-    try:
-        return action()
-    except ThrowawayError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_ERROR)
+    sys.exit(or_exit(lambda: asyncio.run(run_demo(out_dir, click.echo))))

@@ -1,0 +1,129 @@
+"""Agent runs as durable tasks: what a run is (RunSpec), how a worker executes one,
+and how a stored run reads back (steps with their kind, tool name, args, result).
+
+A run's parameters are plain JSON (the task, the model's name, mount specs,
+limits) so that any worker process can rebuild everything from them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from throwaway.agent.help import HelpIndex
+from throwaway.agent.loop import Agent
+from throwaway.agent.models import resolve_model
+from throwaway.agent.tools import Toolbox
+from throwaway.durable import Durable, RunContext, RunRecord
+from throwaway.sandbox.sandbox import Sandbox
+from throwaway.vfs.spec import parse_mount
+
+EventSink = Callable[[str, dict], None]  # (run id, event)
+
+
+@dataclass
+class RunSpec:
+    """Everything a worker needs to execute a run."""
+
+    task: str
+    model: str
+    mounts: list[str] = field(default_factory=list)  # NAME=SOURCE[:rw], absolute paths
+    help_dirs: list[str] = field(default_factory=list)
+    timeout: float = 60.0
+    memory_mb: int = 1024
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> RunSpec:
+        return cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
+
+
+def absolute_mount(spec: str) -> str:
+    """A mount spec with its local folder made absolute (workers may run elsewhere)."""
+    name, _, source = spec.partition("=")
+    suffix = source[-3:] if source.endswith((":rw", ":ro")) else ""
+    path = source.removesuffix(suffix)
+    if "://" in path:
+        return spec
+    return f"{name}={os.path.abspath(os.path.expanduser(path))}{suffix}"
+
+
+class DurableJournal:
+    """The loop's journal on a durable run: steps in Absurd, snapshots as blobs."""
+
+    def __init__(self, ctx: RunContext, durable: Durable):
+        self.ctx, self.durable = ctx, durable
+        self.step = ctx.step
+        self.put_blob = durable.put_blob
+        self.get_blob = durable.get_blob
+
+
+def make_handler(durable: Durable, on_event: EventSink | None = None):
+    """The worker's handler: executes one run and returns its result JSON."""
+
+    async def handle(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
+        spec = RunSpec.from_params(params)
+        model = resolve_model(spec.model)
+        index = HelpIndex([Path(d) for d in spec.help_dirs])
+        toolbox: Toolbox | None = None
+
+        async def describe(path: str, question: str = "What does this file show?") -> str:
+            """Ask a vision model a question about a file (an image, a chart, a PDF, text)."""
+            return await toolbox.describe(path, question)
+
+        def help(query: str) -> str:  # the tool's name
+            """Search the docs and skills; returns the best matching sections."""
+            return index.answer(query)
+
+        sandbox = Sandbox(
+            timeout=spec.timeout, memory_mb=spec.memory_mb,
+            mounts=dict(parse_mount(m) for m in spec.mounts),
+            functions={"describe": describe, "help": help},
+        )  # fmt: skip
+        toolbox = Toolbox(sandbox, model, index)
+        emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
+        async with sandbox:
+            agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
+            answer = await agent.run(spec.task)
+            workspace = await durable.put_blob(await sandbox.snapshot_workspace())
+        return {"answer": answer, "workspace": workspace}
+
+    return handle
+
+
+def run_view(record: RunRecord) -> dict[str, Any]:
+    """A run as `throwaway show --json` prints it."""
+    out = record.as_json()
+    out["answer"] = (record.result or {}).get("answer") if record.status == "completed" else None
+    out["steps"] = steps_view(record.steps or [])
+    return out
+
+
+def steps_view(steps) -> list[dict[str, Any]]:
+    """Model and tool steps; a tool step gets its name and args from the model step before it."""
+    calls: dict[str, dict] = {}
+    view = []
+    for step in steps:
+        if step.name.startswith("tool:"):
+            call_id = step.name.removeprefix("tool:").split("#")[0]
+            call = calls.get(call_id, {})
+            result = step.result or {}
+            view.append({"kind": "tool", "step": step.name, "name": call.get("tool_name"),
+                         "args": call.get("args"), "ok": result.get("ok"),
+                         "result": result.get("text")})  # fmt: skip
+        else:
+            parts = (step.result or {}).get("parts", [])
+            for part in parts:
+                if part.get("part_kind") == "tool-call":
+                    calls[part.get("tool_call_id")] = part
+            text = "".join(p.get("content", "") for p in parts if p.get("part_kind") == "text")
+            tool_calls = [{"name": p.get("tool_name"), "args": p.get("args")} for p in parts
+                          if p.get("part_kind") == "tool-call"]  # fmt: skip
+            view.append({"kind": "model", "step": step.name, "text": text,
+                         "tool_calls": tool_calls})  # fmt: skip
+    return view

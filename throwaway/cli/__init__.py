@@ -1,0 +1,10 @@
+"""The `throwaway` command: a thin layer over the library.
+
+Every command is a plain Click command, testable in-process with CliRunner.
+`base.py` holds the group; each module adds its commands to it.
+"""
+
+from throwaway.cli import runs, sandbox  # noqa: F401 - they register their commands
+from throwaway.cli.base import main
+
+__all__ = ["main"]

@@ -1,0 +1,239 @@
+"""Agent run commands: run, worker, runs, show, resume, cancel, artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from throwaway.agent.models import resolve_model
+from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
+from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.cli.render import EventPrinter, print_run, print_runs
+from throwaway.durable import Durable, RunRecord
+from throwaway.sandbox.workspace import unpack
+
+LEASE = click.option(
+    "--lease-seconds", type=click.IntRange(5), default=60, show_default=True,
+    help="How long a silent worker keeps a run before another takes it over.",
+)  # fmt: skip
+
+
+def _model_name(model: str | None) -> str:
+    name = model or os.environ.get("THROWAWAY_MODEL")
+    resolve_model(name)  # a clear error now rather than in the worker
+    if name and name.startswith("scripted:"):
+        name = "scripted:" + os.path.abspath(name.removeprefix("scripted:"))
+    return name or ""
+
+
+@main.command()
+@click.argument("task")
+@click.option("--model", "-m", help="A pydantic-ai model name (default: $THROWAWAY_MODEL), "
+              "e.g. anthropic:claude-sonnet-4-5, openai:gpt-5, scripted:turns.json.")  # fmt: skip
+@click.option(
+    "--mount",
+    "mounts",
+    multiple=True,
+    metavar="NAME=SOURCE[:rw]",
+    help="A folder, URL or fsspec URL at /mnt/NAME (see `exec --help`). Repeatable.",
+)
+@click.option(
+    "--help-dir",
+    "help_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A folder of markdown docs or skills (SKILL.md) for `help`. Repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds one run_python call may take.",
+)
+@click.option(
+    "--memory",
+    "memory_mb",
+    type=click.IntRange(128, 4096),
+    default=1024,
+    show_default=True,
+    help="Sandbox memory cap in MB.",
+)
+@click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
+@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
+@LEASE
+def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds):
+    """Give the agent a TASK; it writes and runs Python until it can answer.
+
+    \b
+    Every model call and tool call is a checkpoint in Postgres: if this process
+    dies, `throwaway worker` (or `throwaway resume ID`) finishes the run without
+    redoing finished steps.
+
+    \b
+    Examples:
+      throwaway run "What is the median of /mnt/data/prices.csv?" --mount data=./data
+      throwaway run "Plot it" --model scripted:demo.json --detach
+    """  # fmt: skip
+    spec = RunSpec(
+        task=task, model=or_exit(lambda: _model_name(model)),
+        mounts=[absolute_mount(m) for m in mounts],
+        help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
+    )  # fmt: skip
+    record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
+    sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
+
+
+async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
+    async with await Durable.open() as durable:
+        run_id = await durable.start_run(spec.task, spec.params())
+        if detach:
+            click.echo(run_id)
+            return None
+        click.secho(f"run {run_id}", dim=True, err=True)
+        record = await _work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+    _finish(record, as_json)
+    return record
+
+
+async def _work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
+    """Work on the queue in this process, showing this run's progress, until it ends."""
+    printer = EventPrinter(run_id, quiet=quiet)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        durable.work(make_handler(durable, printer), lease_seconds=lease_seconds, stop=stop)
+    )
+    try:
+        record = await durable.wait(run_id)
+    finally:
+        stop.set()
+        await worker
+    return record
+
+
+def _finish(record: RunRecord, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(run_view(record), indent=2))
+    elif record.status == "completed":
+        click.echo(run_view(record)["answer"])
+    else:
+        click.secho(f"run {record.id} {record.status}: {record.error or ''}", fg="red", err=True)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Runs to work on at once.",
+)
+@LEASE
+def worker(concurrency: int, lease_seconds: int) -> None:
+    """Work on queued runs, and on runs whose worker died, until Ctrl-C."""
+
+    async def serve() -> None:
+        async with await Durable.open() as durable:
+            click.secho(f"worker on {durable.queue}: waiting for runs (Ctrl-C stops)", err=True)
+            handler = make_handler(durable, EventPrinter(None, quiet=False))
+            await durable.work(handler, concurrency=concurrency, lease_seconds=lease_seconds)
+
+    try:
+        or_exit(lambda: asyncio.run(serve()))
+    except KeyboardInterrupt:
+        click.secho("worker stopped; its runs will be taken over by another worker", err=True)
+
+
+@main.command("runs")
+@click.option("--limit", "-n", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_runs(limit: int, as_json: bool) -> None:
+    """The newest runs, with their status."""
+    records = or_exit(lambda: asyncio.run(_with_durable(lambda d: d.list_runs(limit))))
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in records], indent=2))
+    else:
+        print_runs(records)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="id, task, status, answer, steps, ...")
+def show(run_id: str, as_json: bool) -> None:
+    """A run and its steps: each model turn and tool call, with results."""
+    record = or_exit(lambda: asyncio.run(_with_durable(lambda d: d.get_run(run_id))))
+    if as_json:
+        click.echo(json.dumps(run_view(record), indent=2))
+    else:
+        print_run(run_view(record))
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--detach", is_flag=True, help="Only queue it again; a worker picks it up.")
+@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
+@LEASE
+def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None:
+    """Continue a failed or cancelled run from its last checkpoint."""
+
+    async def go():
+        async with await Durable.open() as durable:
+            await durable.resume(run_id)
+            if detach:
+                return None
+            return await _work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+
+    record = or_exit(lambda: asyncio.run(go()))
+    if record is not None:
+        _finish(record, as_json)
+        sys.exit(0 if record.status == "completed" else EXIT_ERROR)
+
+
+@main.command()
+@click.argument("run_id")
+def cancel(run_id: str) -> None:
+    """Stop a run: it is not started again; a worker running it stops at its next step."""
+    or_exit(lambda: asyncio.run(_with_durable(lambda d: d.cancel(run_id))))
+    click.echo(f"cancelled {run_id}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def artifacts(run_id: str, directory: Path) -> None:
+    """Copy a run's final /workspace files (and the images it showed) into DIRECTORY."""
+
+    async def fetch() -> list[tuple[str, bytes]]:
+        async with await Durable.open() as durable:
+            record = await durable.get_run(run_id)
+            sha = _last_workspace(record)
+            return unpack(await durable.get_blob(sha)) if sha else []
+
+    files = or_exit(lambda: asyncio.run(fetch()))
+    for path, data in files:
+        target = directory / path.removeprefix("/workspace/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        click.echo(str(target))
+    if not files:
+        click.secho("no files in this run's workspace", err=True)
+
+
+def _last_workspace(record: RunRecord) -> str | None:
+    if isinstance(record.result, dict) and record.result.get("workspace"):
+        return record.result["workspace"]
+    for step in reversed(record.steps or []):
+        if step.name.startswith("tool:") and isinstance(step.result, dict):
+            return step.result.get("workspace")
+    return None
+
+
+async def _with_durable(action):
+    async with await Durable.open() as durable:
+        return await action(durable)
