@@ -142,7 +142,7 @@ def resolve_model(name: str | None = None) -> Model:
     chosen provider cannot be set up. The returned model raises only ModelProviderError
     subclasses from ``request``; see the module docstring.
     """
-    name = (name or os.environ.get("THROWAWAY_MODEL") or _default_model_name() or "").strip()
+    name = chosen_model_name(name)
     if not name:
         extra = ""
         if os.environ.get("OPENAI_BASE_URL"):
@@ -167,11 +167,12 @@ def resolve_model(name: str | None = None) -> Model:
     return ProviderErrorsModel(model)
 
 
-def _default_model_name() -> str | None:
-    for key, model in DEFAULT_MODELS.items():
-        if os.environ.get(key):
-            return model
-    return None
+def chosen_model_name(name: str | None = None) -> str:
+    """``name``, else ``THROWAWAY_MODEL``, else the default of the first API key set, else ""."""
+    name = name or os.environ.get("THROWAWAY_MODEL")
+    if not name:
+        name = next((m for key, m in DEFAULT_MODELS.items() if os.environ.get(key)), "")
+    return name.strip()
 
 
 def _build_model(provider: str, model_name: str) -> Model:

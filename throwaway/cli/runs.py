@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from throwaway.agent.models import resolve_model
+from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
 from throwaway.cli.render import EventPrinter, print_run, print_runs
@@ -23,12 +23,13 @@ LEASE = click.option(
 )  # fmt: skip
 
 
-def _model_name(model: str | None) -> str:
-    name = model or os.environ.get("THROWAWAY_MODEL")
-    resolve_model(name)  # a clear error now rather than in the worker
-    if name and name.startswith("scripted:"):
+def model_name(model: str | None) -> str:
+    """The model a run will use, checked now (a clear error here, not in the worker)."""
+    name = chosen_model_name(model)
+    resolve_model(name)
+    if name.startswith("scripted:"):
         name = "scripted:" + os.path.abspath(name.removeprefix("scripted:"))
-    return name or ""
+    return name
 
 
 @main.command()
@@ -81,7 +82,7 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
       throwaway run "Plot it" --model scripted:demo.json --detach
     """  # fmt: skip
     spec = RunSpec(
-        task=task, model=or_exit(lambda: _model_name(model)),
+        task=task, model=or_exit(lambda: model_name(model)),
         mounts=[absolute_mount(m) for m in mounts],
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
     )  # fmt: skip
@@ -96,12 +97,12 @@ async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
             click.echo(run_id)
             return None
         click.secho(f"run {run_id}", dim=True, err=True)
-        record = await _work_until_done(durable, run_id, lease_seconds, quiet=as_json)
-    _finish(record, as_json)
+        record = await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+    finish(record, as_json)
     return record
 
 
-async def _work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
+async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
     """Work on the queue in this process, showing this run's progress, until it ends."""
     printer = EventPrinter(run_id, quiet=quiet)
     stop = asyncio.Event()
@@ -116,7 +117,7 @@ async def _work_until_done(durable: Durable, run_id: str, lease_seconds: int, qu
     return record
 
 
-def _finish(record: RunRecord, as_json: bool) -> None:
+def finish(record: RunRecord, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(run_view(record), indent=2))
     elif record.status == "completed":
@@ -187,11 +188,11 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
             await durable.resume(run_id)
             if detach:
                 return None
-            return await _work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+            return await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
 
     record = or_exit(lambda: asyncio.run(go()))
     if record is not None:
-        _finish(record, as_json)
+        finish(record, as_json)
         sys.exit(0 if record.status == "completed" else EXIT_ERROR)
 
 
@@ -212,7 +213,7 @@ def artifacts(run_id: str, directory: Path) -> None:
     async def fetch() -> list[tuple[str, bytes]]:
         async with await Durable.open() as durable:
             record = await durable.get_run(run_id)
-            sha = _last_workspace(record)
+            sha = last_workspace(record)
             return unpack(await durable.get_blob(sha)) if sha else []
 
     files = or_exit(lambda: asyncio.run(fetch()))
@@ -225,7 +226,7 @@ def artifacts(run_id: str, directory: Path) -> None:
         click.secho("no files in this run's workspace", err=True)
 
 
-def _last_workspace(record: RunRecord) -> str | None:
+def last_workspace(record: RunRecord) -> str | None:
     if isinstance(record.result, dict) and record.result.get("workspace"):
         return record.result["workspace"]
     for step in reversed(record.steps or []):

@@ -152,19 +152,3 @@ def _exit_status(result: ExecResult) -> int:
             return 0
         return int(code) if code.lstrip("-").isdigit() else EXIT_ERROR
     return EXIT_ERROR
-
-
-@main.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("throwaway-out"),
-    show_default=True,
-    help="Where to save the chart.",
-)
-def demo(out_dir: Path) -> None:
-    """Run a short analysis in a sandbox, try to escape it, save the chart."""
-    from throwaway.demo import run_demo
-
-    sys.exit(or_exit(lambda: asyncio.run(run_demo(out_dir, click.echo))))
