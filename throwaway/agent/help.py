@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +38,18 @@ def _words(text: str) -> list[str]:
 class HelpIndex:
     """The sections of every markdown file under the given folders."""
 
-    def __init__(self, folders: Iterable[Path] = (), *, builtin: bool = True):
+    def __init__(
+        self,
+        folders: Iterable[Path] = (),
+        *,
+        builtin: bool = True,
+        texts: Mapping[str, str] | None = None,
+    ):
+        """Index markdown under ``folders`` (and ours), plus ``texts``: {source: markdown}."""
         self.folders = ([BUILTIN_DOCS] if builtin else []) + [Path(f).expanduser() for f in folders]
         self.sections = [s for folder in self.folders for s in _read_folder(folder)]
+        for source, text in (texts or {}).items():
+            self.sections += _split(text, source)
         self.skills = [s for s in self.sections if s.source.startswith("skill ")]
         counts = Counter(w for s in self.sections for w in set(s.words))
         n = max(len(self.sections), 1)

@@ -6,12 +6,19 @@ crash replays its log instead of redoing finished work. A tool step records the
 workspace snapshot it left behind; before a tool step runs, the sandbox is put
 back to the snapshot that step started from, so a re-run sees the same files.
 Variables are not restored: the model is told when the interpreter is new.
+
+Calls that code makes to host functions (MCP tools, describe) are steps too,
+``call:<module>.<name>``, recorded with their arguments, result and duration; a
+code step that runs again after a crash gets them back from the journal instead
+of calling the tool again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -82,9 +89,10 @@ class Agent:
     _workspace: str | None = field(default=None, init=False)  # snapshot the sandbox holds
     _ran_code: bool = field(default=False, init=False)
 
-    async def run(self, task: str) -> str:
+    async def run(self, task: str, tools_index: str = "") -> str:
         """The model's final answer. Raises RunFailed when the run cannot go on."""
-        prompt = system_prompt(self.toolbox.sandbox, self.toolbox.help_index)
+        self.toolbox.sandbox.functions.journal = self._journal_call
+        prompt = system_prompt(self.toolbox.sandbox, self.toolbox.help_index, tools_index)
         messages: list = [ModelRequest(parts=[SystemPromptPart(prompt), UserPromptPart(task)])]
         params = ModelRequestParameters(
             function_tools=self.toolbox.definitions, allow_text_output=True
@@ -125,6 +133,21 @@ class Agent:
             except FatalModelError as exc:
                 raise RunFailed(f"the model provider refused the request: {exc}") from exc
         raise AssertionError("unreachable")
+
+    async def _journal_call(self, key: str, args: list, kwargs: dict, run) -> Any:
+        """A host-function call from code, as a step: (function, args, result, ms)."""
+
+        async def call() -> dict:
+            started = time.perf_counter()
+            result = await run()
+            ms = round((time.perf_counter() - started) * 1e3, 1)
+            return {"function": key, "args": args, "kwargs": kwargs, "result": result, "ms": ms}
+
+        record = await self.journal.step(f"call:{key}", call)
+        size = len(json.dumps(record["result"]))
+        self.on_event({"kind": "call", "function": key, "kwargs": kwargs, "ms": record["ms"],
+                       "size": size})  # fmt: skip
+        return record["result"]
 
     async def _tool(self, call: ToolCallPart, workspace: str | None) -> dict:
         """Run one tool call from the workspace it started from; JSON for the journal."""

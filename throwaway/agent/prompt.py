@@ -25,10 +25,11 @@ directory; files there persist. Each run may take at most {timeout:g} s.
 
 Folders under /mnt:
 {mounts}
-{skills}"""
+{tools}{skills}"""
 
 
-def system_prompt(sandbox: Sandbox, help_index: HelpIndex) -> str:
+def system_prompt(sandbox: Sandbox, help_index: HelpIndex, tools_index: str = "") -> str:
+    """The prompt; ``tools_index`` lists MCP tools one line each (McpServers.index)."""
     mounts = sandbox.mounts.describe()
     lines = [
         f"- /mnt/{name}: {info['about']} ({'read-write' if info['writable'] else 'read-only'})"
@@ -40,4 +41,10 @@ def system_prompt(sandbox: Sandbox, help_index: HelpIndex) -> str:
         packages="numpy, pandas, matplotlib, pillow, scipy, scikit-learn, pyarrow, sqlite3",
         mounts="\n".join(lines) or "- (none)",
         skills=f"\nSkills (read them with help):\n{skills}\n" if skills else "",
+        tools=(
+            "\nTools of other services, as Python functions (blocking; call them from "
+            f"run_python code, e.g. `from tools import NAME`):\n{tools_index}\n"
+            if tools_index
+            else ""
+        ),
     )

@@ -18,6 +18,8 @@ from throwaway.agent.loop import Agent
 from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord
+from throwaway.mcp.tools import McpServers, ServerSpec
+from throwaway.sandbox.functions import HostFunction, from_callable
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.vfs.spec import parse_mount
 
@@ -34,6 +36,8 @@ class RunSpec:
     help_dirs: list[str] = field(default_factory=list)
     timeout: float = 60.0
     memory_mb: int = 1024
+    mcp: list[str] = field(default_factory=list)  # NAME=COMMAND or NAME=URL
+    tool_policy: dict[str, str] = field(default_factory=dict)  # "server.tool": allow|deny|ask
 
     def params(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,31 +73,29 @@ def make_handler(durable: Durable, on_event: EventSink | None = None):
     async def handle(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
         spec = RunSpec.from_params(params)
         model = resolve_model(spec.model)
-        index = HelpIndex([Path(d) for d in spec.help_dirs])
-        toolbox: Toolbox | None = None
-
-        async def describe(path: str, question: str = "What does this file show?") -> str:
-            """Ask a vision model a question about a file (an image, a chart, a PDF, text)."""
-            return await toolbox.describe(path, question)
-
-        def help(query: str) -> str:  # the tool's name
-            """Search the docs and skills; returns the best matching sections."""
-            return index.answer(query)
-
-        sandbox = Sandbox(
-            timeout=spec.timeout, memory_mb=spec.memory_mb,
-            mounts=dict(parse_mount(m) for m in spec.mounts),
-            functions={"describe": describe, "help": help},
-        )  # fmt: skip
-        toolbox = Toolbox(sandbox, model, index)
+        servers = McpServers([ServerSpec.parse(m) for m in spec.mcp], policy=spec.tool_policy)
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
-        async with sandbox:
-            agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
-            answer = await agent.run(spec.task)
-            workspace = await durable.put_blob(await sandbox.snapshot_workspace())
+        async with servers:
+            index = HelpIndex([Path(d) for d in spec.help_dirs], texts=servers.docs())
+            toolbox = Toolbox(None, model, index)  # its sandbox is set below
+            sandbox = Sandbox(
+                timeout=spec.timeout, memory_mb=spec.memory_mb,
+                mounts=dict(parse_mount(m) for m in spec.mounts),
+                functions=[*toolbox_functions(toolbox), *servers.functions()],
+            )  # fmt: skip
+            toolbox.sandbox = sandbox
+            async with sandbox:
+                agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
+                answer = await agent.run(spec.task, tools_index=servers.index())
+                workspace = await durable.put_blob(await sandbox.snapshot_workspace())
         return {"answer": answer, "workspace": workspace}
 
     return handle
+
+
+def toolbox_functions(toolbox: Toolbox) -> list[HostFunction]:
+    """describe and help, for sandboxed code (``from throwaway_tools import describe``)."""
+    return [from_callable(name, fn) for name, fn in toolbox.sandbox_functions().items()]
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:
@@ -109,7 +111,12 @@ def steps_view(steps) -> list[dict[str, Any]]:
     calls: dict[str, dict] = {}
     view = []
     for step in steps:
-        if step.name.startswith("tool:"):
+        if step.name.startswith("call:"):
+            record = step.result or {}
+            view.append({"kind": "tool", "step": step.name, "name": record.get("function"),
+                         "args": record.get("kwargs"), "ok": True, "result": record.get("result"),
+                         "from_code": True, "ms": record.get("ms")})  # fmt: skip
+        elif step.name.startswith("tool:"):
             call_id = step.name.removeprefix("tool:").split("#")[0]
             call = calls.get(call_id, {})
             result = step.result or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import click
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.cli.options import mcp_options
 from throwaway.cli.render import EventPrinter, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
+from throwaway.mcp.tools import ServerSpec
 from throwaway.sandbox.workspace import unpack
 
 LEASE = click.option(
@@ -68,7 +71,9 @@ def model_name(model: str | None) -> str:
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
 @click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
 @LEASE
-def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds):
+@mcp_options
+def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds,
+        mcp, mcp_config, tool_policy):  # fmt: skip
     """Give the agent a TASK; it writes and runs Python until it can answer.
 
     \b
@@ -85,9 +90,14 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
         task=task, model=or_exit(lambda: model_name(model)),
         mounts=[absolute_mount(m) for m in mounts],
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
+        mcp=[_spec_text(s) for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
     )  # fmt: skip
     record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
     sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
+
+
+def _spec_text(spec: ServerSpec) -> str:
+    return f"{spec.name}={spec.url or shlex.join(spec.command)}"
 
 
 async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main, or_exit
+from throwaway.cli.options import mcp_options
+from throwaway.mcp.tools import McpServers
 from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
@@ -87,7 +89,8 @@ def _parse_mounts(ctx, param, values: tuple[str, ...]) -> list:
     help="Make SOURCE appear at /mnt/NAME: a folder, an http(s) URL or an fsspec URL; "
     "read-only unless it ends in :rw. Repeatable.",
 )
-def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None, mount_specs) -> None:
+@mcp_options
+def exec_(file, timeout, memory_mb, out_dir, mount_specs, mcp, mcp_config, tool_policy) -> None:
     """Run a Python FILE (or - for stdin) in a fresh sandbox.
 
     \b
@@ -102,14 +105,15 @@ def exec_(file, timeout: float, memory_mb: int, out_dir: Path | None, mount_spec
       throwaway exec --mount data=./data --mount out=./out:rw report.py
     """  # fmt: skip
     code = file.read()
-    sandbox = Sandbox(timeout=timeout, memory_mb=memory_mb, mounts=dict(mount_specs))
-    result = or_exit(lambda: asyncio.run(_run_once(sandbox, code)))
+    servers = McpServers([*mcp, *mcp_config], policy=tool_policy)
+    limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": dict(mount_specs)}
+    result = or_exit(lambda: asyncio.run(_run_once(servers, limits, code)))
     _show(result, out_dir)
     sys.exit(_exit_status(result))
 
 
-async def _run_once(sandbox: Sandbox, code: str) -> ExecResult:
-    async with sandbox:
+async def _run_once(servers: McpServers, limits: dict, code: str) -> ExecResult:
+    async with servers, Sandbox(**limits, functions=servers.functions()) as sandbox:
         return await sandbox.run(code)
 
 

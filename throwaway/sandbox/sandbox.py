@@ -14,14 +14,14 @@ import asyncio
 import json
 import posixpath
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from throwaway.errors import SandboxError, SandboxFileError
 from throwaway.sandbox import pypi, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
-from throwaway.sandbox.functions import HostFunctions
+from throwaway.sandbox.functions import HostFunction, HostFunctions
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
@@ -56,8 +56,9 @@ class Sandbox:
             Every access is decided and carried out by the host (see throwaway.vfs).
         mount_timeout: seconds one provider call may take before the sandboxed
             code gets ``TimeoutError`` (an OSError with errno ETIMEDOUT).
-        functions: host functions that sandboxed code may call, by name, as
-            ``from throwaway_tools import name`` (see sandbox/functions.py).
+        functions: host functions that sandboxed code may call: ``{name: fn}``
+            gives ``from throwaway_tools import name``; HostFunctions from other
+            sources (MCP servers: throwaway.mcp.tools) bring their own modules.
         allow_install: whether sandboxed code and `install` may fetch pure-Python
             wheels from PyPI through the host: True, False, or a collection of
             allowed project names.
@@ -73,7 +74,7 @@ class Sandbox:
         output_limit: int = 100_000,
         mounts: Mapping[str, MountProvider] | None = None,
         mount_timeout: float = 30.0,
-        functions: Mapping[str, Callable[..., Any]] | None = None,
+        functions: Mapping[str, Callable[..., Any]] | Iterable[HostFunction] | None = None,
         allow_install: bool | Collection[str] = True,
         snapshot: bool = True,
     ):
@@ -86,7 +87,7 @@ class Sandbox:
         self.timeout, self.memory_mb, self.output_limit = timeout, memory_mb, output_limit
         self.allow_install, self.snapshot = allow_install, snapshot
         self.mounts = MountTable(mounts or {}, timeout=mount_timeout)
-        self.functions = HostFunctions(functions or {})
+        self.functions = HostFunctions(functions or ())
         self._mirror = WorkspaceMirror()
         self._restore = False  # the interpreter lost /workspace: put the mirror back
         self._runs = 0  # numbers runs across restarts (names of saved output files)
@@ -158,7 +159,7 @@ class Sandbox:
             "importMap": import_map,
             "modules": {
                 **{mod: (RUNTIME_DIR / f).read_text() for f, mod in MODULES.items()},
-                "throwaway_tools": self.functions.module_source(),
+                **self.functions.module_sources(),
             },
         }
 

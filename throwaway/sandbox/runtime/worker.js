@@ -80,7 +80,9 @@ async function init(config) {
   });
   pyodide.FS.mkdirTree("/lib/throwaway");
   for (const [name, source] of Object.entries(config.modules)) {
-    pyodide.FS.writeFile(`/lib/throwaway/${name}.py`, source);
+    const path = `/lib/throwaway/${name.replaceAll(".", "/")}.py`; // tools.github -> tools/github.py
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, source);
   }
   pyodide.runPython("import sys; sys.path.insert(0, '/lib/throwaway')");
   runner = pyodide.pyimport("_throwaway_runner");
