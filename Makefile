@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+MCP    := .mcp/node_modules/.bin/mcp-server-memory
+
 .PHONY: install setup demo test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -18,10 +20,14 @@ install: $(STAMP)
 setup: install
 	$(BIN)/throwaway setup
 
+# A real MCP server from npm, for the tests (the other, mcp-server-time, is a dev extra).
+$(MCP):
+	npm install --prefix .mcp --no-audit --no-fund --silent @modelcontextprotocol/server-memory@2026.8.31
+
 demo: setup
 	$(BIN)/throwaway demo
 
-test: setup
+test: setup $(MCP)
 	$(BIN)/ruff check throwaway tests bench
 	$(BIN)/pytest -q
 
@@ -32,6 +38,7 @@ lint: install
 bench: setup
 	$(BIN)/python bench/sandbox_bench.py
 	$(BIN)/python bench/vfs_bench.py
+	$(BIN)/python bench/durable_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mcp

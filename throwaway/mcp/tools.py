@@ -16,6 +16,7 @@ callback decides each call; without one, the call is refused).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import keyword
 import os
@@ -75,33 +76,54 @@ class McpServers:
         self.specs, self.policy, self.approve = specs, dict(policy or {}), approve
         self.tools: dict[str, list[types.Tool]] = {}
         self._sessions: dict[str, ClientSession] = {}
-        self._stack = AsyncExitStack()
+        self._owner: asyncio.Task | None = None
 
     async def start(self) -> McpServers:
-        for spec in self.specs:
-            try:
-                session = await self._connect(spec)
-                self.tools[spec.name] = await _list_tools(session)
-            except Exception as exc:
-                await self.close()
-                raise McpError(f"MCP server {spec.name!r} failed to start: {exc}") from exc
-            self._sessions[spec.name] = session
+        """Connect to every server and list its tools; McpError names one that fails.
+
+        The connections live in a task of their own, so that `close` may come
+        from any task (MCP's transports must be closed where they were opened).
+        """
+        ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._closing = asyncio.Event()
+        self._owner = asyncio.create_task(self._hold(ready))
+        await ready
         return self
 
-    async def _connect(self, spec: ServerSpec) -> ClientSession:
+    async def _hold(self, ready: asyncio.Future) -> None:
+        try:
+            async with AsyncExitStack() as stack:
+                for spec in self.specs:
+                    try:
+                        session = await self._connect(stack, spec)
+                        self.tools[spec.name] = await _list_tools(session)
+                    except Exception as exc:
+                        raise McpError(f"MCP server {spec.name!r} failed to start: {exc}") from exc
+                    self._sessions[spec.name] = session
+                ready.set_result(None)
+                await self._closing.wait()
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+        finally:
+            self._sessions.clear()
+
+    async def _connect(self, stack: AsyncExitStack, spec: ServerSpec) -> ClientSession:
         if spec.url:
-            streams = await self._stack.enter_async_context(streamable_http_client(spec.url))
+            streams = await stack.enter_async_context(streamable_http_client(spec.url))
         else:
             params = StdioServerParameters(command=spec.command[0], args=spec.command[1:])
-            errlog = self._stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115
-            streams = await self._stack.enter_async_context(stdio_client(params, errlog=errlog))
-        session = await self._stack.enter_async_context(ClientSession(streams[0], streams[1]))
+            errlog = stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115
+            streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+        session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
         await session.initialize()
         return session
 
     async def close(self) -> None:
-        await self._stack.aclose()
-        self._sessions.clear()
+        if self._owner is not None:
+            self._closing.set()
+            await self._owner
+            self._owner = None
 
     async def __aenter__(self) -> McpServers:
         return await self.start()

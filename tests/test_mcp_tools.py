@@ -1,0 +1,122 @@
+"""MCP servers' tools inside the sandbox, against real servers others wrote:
+mcp-server-time (PyPI, a dev extra) and @modelcontextprotocol/server-memory (npm, the Makefile)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from throwaway import Sandbox
+from throwaway.agent.help import HelpIndex
+from throwaway.mcp.tools import McpError, McpServers, ServerSpec, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME = f"time={Path(sys.executable).parent / 'mcp-server-time'} --local-timezone UTC"
+MEMORY_BIN = ROOT / ".mcp" / "node_modules" / ".bin" / "mcp-server-memory"
+
+
+def memory_spec(store: Path) -> str:
+    return f"memory={shutil.which('env')} MEMORY_FILE_PATH={store} {MEMORY_BIN}"
+
+
+@pytest.fixture(scope="module")
+async def servers(tmp_path_factory):
+    store = tmp_path_factory.mktemp("memory") / "memory.jsonl"
+    specs = [ServerSpec.parse(TIME), ServerSpec.parse(memory_spec(store))]
+    async with McpServers(specs, policy={"time.convert_time": "deny"}) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def sb(servers):
+    async with Sandbox(functions=servers.functions(), timeout=30) as sandbox:
+        await sandbox.run("from tools import time, memory")
+        yield sandbox
+
+
+async def test_tools_become_functions_with_signatures_and_docstrings(sb):
+    result = await sb.run("import inspect\nstr(inspect.signature(time.get_current_time))")
+    assert result.result == "\"(*, timezone) -> 'GetCurrentTimeResult'\""
+    doc = (await sb.run("time.get_current_time.__doc__")).result
+    assert "IANA timezone name" in doc
+
+
+async def test_a_call_returns_the_structured_result(sb):
+    result = await sb.run("r = time.get_current_time(timezone='Asia/Tokyo')\nr['timezone']")
+    assert result.error is None, result.error
+    assert result.result == "'Asia/Tokyo'"
+
+
+async def test_a_server_error_is_a_tool_error_with_its_message(sb):
+    result = await sb.run("time.get_current_time(timezone='Nowhere/Land')")
+    assert result.error.type == "ToolError"
+    assert "Nowhere/Land" in result.error.message
+
+
+async def test_a_denied_tool_raises_in_the_sandbox(sb):
+    result = await sb.run(
+        "time.convert_time(source_timezone='UTC', time='12:00', target_timezone='Asia/Tokyo')"
+    )
+    assert result.error.type == "ToolError"
+    assert "denied" in result.error.message
+
+
+async def test_a_node_server_keeps_state_across_calls(sb):
+    result = await sb.run(
+        "memory.create_entities(entities=[{'name': 'Ada', 'entityType': 'person',"
+        " 'observations': ['wrote the first program']}])\n"
+        "[e['name'] for e in memory.read_graph()['entities']]"
+    )
+    assert result.error is None, result.error
+    assert "Ada" in result.result
+
+
+async def test_the_prompt_index_is_short_and_help_has_the_details(servers):
+    index = servers.index(limit=4)
+    assert "time.get_current_time" in index
+    assert index.count("\n") <= 4
+    help_index = HelpIndex(texts=servers.docs(), builtin=False)
+    assert "convert_time" in help_index.answer("time convert timezones")
+
+
+async def test_tools_that_need_approval_ask_each_call(servers, tmp_path):
+    asked = []
+
+    async def approve(name: str, args: dict) -> bool:
+        asked.append(name)
+        return args.get("timezone") == "UTC"
+
+    asking = McpServers([ServerSpec.parse(TIME)], policy={"time.*": "ask"}, approve=approve)
+    async with asking as started, Sandbox(functions=started.functions()) as sandbox:
+        ok = await sandbox.run("from tools import time\ntime.get_current_time(timezone='UTC')")
+        refused = await sandbox.run("time.get_current_time(timezone='Europe/Rome')")
+    assert ok.error is None
+    assert "needs approval" in refused.error.message
+    assert asked == ["time.get_current_time", "time.get_current_time"]
+
+
+async def test_a_server_that_fails_to_start_is_a_clear_error():
+    with pytest.raises(McpError, match="nope"):
+        await McpServers([ServerSpec.parse("nope=/nonexistent/mcp-server")]).start()
+
+
+def test_specs_and_config_files(tmp_path):
+    assert ServerSpec.parse("gh=http://127.0.0.1:9/mcp").url == "http://127.0.0.1:9/mcp"
+    assert ServerSpec.parse("t=uvx mcp-server-time --x 'a b'").command == [
+        "uvx", "mcp-server-time", "--x", "a b"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="NAME=COMMAND"):
+        ServerSpec.parse("not a name=cmd")
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {
+        "time": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]},
+        "web": {"url": "https://example.org/mcp"},
+    }}))  # fmt: skip
+    assert load_config(str(config)) == [
+        ServerSpec("time", command=["mcp-server-time", "--local-timezone", "UTC"]),
+        ServerSpec("web", url="https://example.org/mcp"),
+    ]
