@@ -131,6 +131,10 @@ class McpServers:
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
 
+    async def call_tool(self, server: str, tool: str, arguments: dict) -> types.CallToolResult:
+        """Call a tool directly from the host (no policy check)."""
+        return await self._sessions[server].call_tool(tool, arguments)
+
     def functions(self) -> list[HostFunction]:
         """One HostFunction per tool, in ``tools.<server>``."""
         return [
@@ -166,8 +170,7 @@ class McpServers:
             if args:
                 raise TypeError(f"{server}.{name}: pass arguments by name")
             await self._check_policy(server, tool.name, kwargs)
-            result = await self._sessions[server].call_tool(tool.name, kwargs)
-            return _result_value(server, tool.name, result)
+            return _result_value(server, tool.name, await self.call_tool(server, tool.name, kwargs))
 
         return HostFunction(
             f"{PACKAGE}.{server}", name, signature + returns, doc, run, "", keywords, preamble
