@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python bench/sandbox_bench.py
 	$(BIN)/python bench/vfs_bench.py
 	$(BIN)/python bench/durable_bench.py
+	$(BIN)/python bench/mcp_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mcp
