@@ -53,7 +53,8 @@ def running_url(data: Path | None = None) -> str | None:
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
         pid, socket_dir, status = int(lines[0]), lines[4].strip(), lines[7].strip()
-        alive = psutil.Process(pid).name().startswith("postgres")
+        # the pid file survives a crash or a reboot: check that its pid is our postmaster
+        alive = str(pgdata) in psutil.Process(pid).cmdline()
     except (OSError, IndexError, ValueError, psutil.Error):
         return None
     if not (alive and status == "ready" and socket_dir):

@@ -9,7 +9,8 @@ Absurd task state          status
 =========================  ============
 ``pending``                ``queued``    (waiting for a worker, first time or after a crash)
 ``sleeping``               ``queued``    (waiting for its retry time after an error)
-``running``                ``running``   (claimed; if its worker died, until the lease expires)
+``running``, lease expired ``queued``    (its worker went silent; the next claim takes it over)
+``running``                ``running``   (claimed by a worker whose lease has not expired)
 ``completed``              ``completed``
 ``failed``                 ``failed``    (attempts used up, or the handler raised RunFailed)
 ``cancelled``              ``cancelled``
@@ -89,7 +90,8 @@ def table(prefix: str, queue: str) -> sql.Identifier:
 
 _RUNS = """
 select t.task_id, t.params, t.state, t.attempts, t.enqueue_at, t.completed_payload,
-       r.failure_reason, coalesce(r.completed_at, r.failed_at, t.cancelled_at) as finished_at
+       r.failure_reason, coalesce(r.completed_at, r.failed_at, t.cancelled_at) as finished_at,
+       t.state = 'running' and r.claim_expires_at < absurd.current_time() as lease_expired
   from {t} t left join {r} r on r.run_id = t.last_attempt_run
 """
 
@@ -177,7 +179,7 @@ def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
         id=str(row["task_id"]),
         task=params.get("task", ""),
         params=params.get("params", {}),
-        status=STATUS_OF_STATE[row["state"]],
+        status="queued" if row["lease_expired"] else STATUS_OF_STATE[row["state"]],
         result=row["completed_payload"],
         error=failure and f"{failure.get('name', 'Error')}: {failure.get('message', '')}",
         attempts=row["attempts"],

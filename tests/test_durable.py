@@ -1,0 +1,411 @@
+"""Durable runs against real Postgres servers and real worker processes, no mocks.
+
+Every test that takes ``durable`` runs twice: on a private embedded server
+(started for the session, stopped at the end) and on the server at
+127.0.0.1:5432/test (``THROWAWAY_TEST_SERVER_URL`` overrides; it must be up). Each test gets its own Absurd queue, dropped afterwards. Worker
+processes run tests/durable_worker.py; its trace log counts step executions.
+Leases are 1-2 s so that take-overs are quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from durable_worker import log_lines, make_handler
+
+from throwaway.durable import Durable, database_url, start_embedded, stop_embedded
+from throwaway.durable.database import running_url
+from throwaway.errors import BlobNotFound, DurableError, RunNotFound
+
+SERVER_URL = os.environ.get(
+    "THROWAWAY_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+WORKER = Path(__file__).with_name("durable_worker.py")
+SESSION = secrets.token_hex(3)
+_queues = itertools.count()
+
+
+@dataclass
+class Backend:
+    url: str
+    data: Path | None  # the embedded server's data folder
+
+
+@contextlib.contextmanager
+def data_folder():
+    """A data folder outside pytest's temp root: another pytest session may make that root
+    0700 at any time, and when we are root the server runs as another user."""
+    data = Path(tempfile.mkdtemp(prefix="throwaway-durable-"))
+    try:
+        yield data
+    finally:
+        stop_embedded(data)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Backend:
+    with data_folder() as data:
+        yield Backend(start_embedded(data), data)
+
+
+@pytest.fixture(scope="session")
+def server() -> Backend:
+    psycopg.connect(SERVER_URL, connect_timeout=3).close()  # fails loudly if it is not there
+    return Backend(SERVER_URL, None)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request) -> Backend:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+async def durable(backend):
+    """A client on a fresh queue of the backend; the queue is dropped afterwards."""
+    d = await Durable.open(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
+    try:
+        yield d
+    finally:
+        await d.close()
+        async with await psycopg.AsyncConnection.connect(backend.url, autocommit=True) as conn:
+            await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
+
+
+@pytest.fixture
+def spawn_worker(durable, tmp_path):
+    """Start worker processes on the test's queue (``spawn_worker(lease)``); killed at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def spawn(lease: int = 2) -> subprocess.Popen:
+        err = (tmp_path / f"worker{len(procs)}.err").open("w")
+        args = [sys.executable, str(WORKER), durable.url, durable.queue, str(tmp_path), str(lease)]
+        procs.append(subprocess.Popen(args, stdout=err, stderr=err))
+        return procs[-1]
+
+    yield spawn
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def working(durable: Durable, logdir: Path, **kwargs):
+    """An in-process worker with the traced handler, stopped on exit."""
+    stop = asyncio.Event()
+    kwargs.setdefault("lease_seconds", 2)
+    task = asyncio.create_task(
+        durable.work(make_handler(logdir), stop=stop, poll_interval=0.05, **kwargs)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 5)
+
+
+async def until_logged(logdir: Path, run_id: str, line: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in log_lines(logdir, run_id):
+        assert time.monotonic() < deadline, f"{line!r} never logged for {run_id}"
+        await asyncio.sleep(0.02)
+
+
+async def until_status(durable: Durable, run_id: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while (await durable.get_run(run_id)).status != status:
+        assert time.monotonic() < deadline, f"{run_id} never became {status}"
+        await asyncio.sleep(0.05)
+
+
+def executions(logdir: Path, run_id: str) -> dict[str, int]:
+    """How often each log line appears: {"start 0": 1, "end 0": 1, …}."""
+    lines = log_lines(logdir, run_id)
+    return {line: lines.count(line) for line in lines}
+
+
+# --- records and statuses ---------------------------------------------------------------
+
+
+async def test_a_run_goes_from_queued_to_completed_with_its_steps_in_order(durable, tmp_path):
+    run_id = await durable.start_run("add things", {"steps": 3})
+    queued = await durable.get_run(run_id)
+    assert (queued.status, queued.task, queued.params) == ("queued", "add things", {"steps": 3})
+    assert queued.steps == [] and queued.result is None and queued.finished_at is None
+
+    async with working(durable, tmp_path):
+        record = await durable.wait(run_id, timeout=20)
+
+    assert record.status == "completed"
+    assert record.result == {"answer": 0 + 1 + 2, "attempt": 1}
+    assert [(s.name, s.result) for s in record.steps] == [("work", 0), ("work#2", 1), ("work#3", 2)]
+    assert record.error is None and record.attempts == 1 and record.finished_at is not None
+    assert record.as_json()["steps"][1] == {
+        "name": "work#2",
+        "result": 1,
+        "at": record.steps[1].at.isoformat(),
+    }
+    [listed] = await durable.list_runs()
+    assert (listed.id, listed.status, listed.steps) == (run_id, "completed", None)
+
+
+async def test_runs_are_listed_newest_first(durable):
+    ids = [await durable.start_run(f"task {i}") for i in range(3)]
+    assert [r.id for r in await durable.list_runs(limit=2)] == ids[::-1][:2]
+
+
+async def test_unknown_runs_and_wrong_resumes_are_refused(durable, tmp_path):
+    for bad in ("not-a-uuid", "01a216bb-173c-7760-b00a-ce22d229b275"):
+        with pytest.raises(RunNotFound):
+            await durable.get_run(bad)
+        with pytest.raises(RunNotFound):
+            await durable.cancel(bad)
+    run_id = await durable.start_run("t")
+    with pytest.raises(DurableError, match="only failed or cancelled"):
+        await durable.resume(run_id)
+
+
+# --- steps run once ----------------------------------------------------------------------
+
+
+async def test_a_step_runs_once_when_its_run_is_executed_again(durable, tmp_path):
+    # The handler raises after step 0 on its first attempt; the retry replays step 0.
+    run_id = await durable.start_run("t", {"steps": 2, "raise_at": 0})
+    async with working(durable, tmp_path):
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.attempts == 2
+    assert record.result == {"answer": 1, "attempt": 2}
+    assert executions(tmp_path, run_id) == {
+        "start 0": 1,
+        "end 0": 1,
+        "start 1": 1,
+        "end 1": 1,
+        "finish": 1,
+    }
+
+
+async def test_heartbeats_keep_a_step_longer_than_the_lease(durable, tmp_path):
+    # Two workers, a 2 s lease and a 4.5 s step: without heartbeats the second would take over.
+    run_id = await durable.start_run("t", {"steps": 1, "step_seconds": 4.5})
+    async with (
+        working(durable, tmp_path, lease_seconds=2),
+        working(durable, tmp_path, lease_seconds=2),
+    ):
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.attempts == 1
+    assert executions(tmp_path, run_id)["start 0"] == 1
+
+
+# --- crashes, races, restarts (real processes) ------------------------------------------------
+
+
+async def test_a_killed_worker_s_run_is_finished_by_another_without_redoing_steps(
+    durable, tmp_path, spawn_worker
+):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 3, "hold_at": 1})
+    first = spawn_worker(lease=2)
+    await until_logged(tmp_path, run_id, "start 1")
+    first.kill()  # SIGKILL in the middle of step 1
+    first.wait()
+    assert (await durable.get_run(run_id)).status == "running"  # until its lease expires
+    await until_status(durable, run_id, "queued")  # lease expired: free for any worker
+
+    (tmp_path / "hold").unlink()
+    spawn_worker(lease=2)
+    record = await durable.wait(run_id, timeout=30)
+
+    assert record.status == "completed" and record.attempts == 2
+    assert [s.name for s in record.steps] == ["work", "work#2", "work#3"]
+    counts = executions(tmp_path, run_id)
+    assert counts["start 0"] == 1 and counts["start 2"] == 1  # done steps never ran again
+    assert (
+        counts["start 1"] == 2 and counts["end 1"] == 1
+    )  # the interrupted one ran to the end once
+
+
+async def test_a_cancelled_worker_hands_its_run_over_at_once(durable, tmp_path):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 2, "hold_at": 1})
+    worker = asyncio.create_task(durable.work(make_handler(tmp_path), lease_seconds=600))
+    await until_logged(tmp_path, run_id, "start 1")
+    worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker
+    record = await durable.get_run(run_id)
+    assert record.status == "queued"  # not held for the 600 s lease
+
+    (tmp_path / "hold").unlink()
+    async with working(durable, tmp_path):
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.attempts == 2
+    assert executions(tmp_path, run_id)["start 0"] == 1
+
+
+async def test_two_workers_racing_complete_each_run_exactly_once(durable, tmp_path, spawn_worker):
+    ids = [await durable.start_run(f"t{i}", {"steps": 2, "step_seconds": 0.02}) for i in range(10)]
+    spawn_worker()
+    spawn_worker()
+    records = [await durable.wait(run_id, timeout=30) for run_id in ids]
+    assert {r.status for r in records} == {"completed"}
+    assert {r.attempts for r in records} == {1}
+    for run_id in ids:
+        assert executions(tmp_path, run_id) == {
+            "start 0": 1, "end 0": 1, "start 1": 1, "end 1": 1, "finish": 1,
+        }  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)  # the one ours to restart
+async def test_a_run_finishes_when_postgres_restarts_in_the_middle(
+    durable, backend, tmp_path, spawn_worker
+):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 3, "hold_at": 1})
+    spawn_worker(lease=2)
+    await until_logged(tmp_path, run_id, "start 1")
+
+    assert stop_embedded(backend.data)
+    await asyncio.sleep(0.5)
+    assert start_embedded(backend.data) == backend.url
+    (tmp_path / "hold").unlink()
+
+    record = await durable.wait(run_id, timeout=30)
+    assert record.status == "completed"
+    counts = executions(tmp_path, run_id)
+    assert counts["start 0"] == 1 and counts["start 2"] == 1 and counts["finish"] == 1
+
+
+# --- cancel, fail, resume ----------------------------------------------------------------
+
+
+async def test_a_cancelled_queued_run_is_never_started(durable, tmp_path):
+    cancelled = await durable.start_run("t")
+    await durable.cancel(cancelled)
+    other = await durable.start_run("t")
+    async with working(durable, tmp_path):
+        assert (await durable.wait(other, timeout=20)).status == "completed"
+    record = await durable.get_run(cancelled)
+    assert record.status == "cancelled" and record.finished_at is not None
+    assert log_lines(tmp_path, cancelled) == []
+
+
+async def test_cancelling_a_running_run_stops_it_and_resume_continues_it(durable, tmp_path):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 2, "hold_at": 1})
+    async with working(durable, tmp_path, lease_seconds=1):
+        await until_logged(tmp_path, run_id, "start 1")
+        await durable.cancel(run_id)
+        assert (await durable.get_run(run_id)).status == "cancelled"
+        # The held step is abandoned: the single slot is free for the next run.
+        other = await durable.start_run("t")
+        assert (await durable.wait(other, timeout=20)).status == "completed"
+        assert "end 1" not in log_lines(tmp_path, run_id)
+
+        (tmp_path / "hold").unlink()
+        await durable.resume(run_id)
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.result == {"answer": 1, "attempt": 2}
+    counts = executions(tmp_path, run_id)
+    assert counts["start 0"] == 1 and counts["start 1"] == 2
+
+
+async def test_run_failed_ends_a_run_at_once_and_resume_continues_it(durable, tmp_path):
+    (tmp_path / "fail").touch()
+    run_id = await durable.start_run("t", {"steps": 2, "fail_at": 0})
+    async with working(durable, tmp_path):
+        failed = await durable.wait(run_id, timeout=20)
+        assert failed.status == "failed" and failed.attempts == 1
+        assert failed.error == "RunFailed: told to fail"
+
+        (tmp_path / "fail").unlink()
+        await durable.resume(run_id)
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.error is None
+    assert executions(tmp_path, run_id)["start 0"] == 1
+
+
+# --- blobs ---------------------------------------------------------------------------------
+
+
+async def test_blobs_round_trip_by_sha256(durable):
+    data = [b"", f"workspace snapshot {SESSION}".encode(), os.urandom(3 << 20)]
+    shas = [hashlib.sha256(d).hexdigest() for d in data]
+    async with await psycopg.AsyncConnection.connect(durable.url, autocommit=True) as conn:
+        cur = await conn.execute(
+            "select sha256 from throwaway.blobs where sha256 = any(%s)", (shas,)
+        )
+        existed = {sha for (sha,) in await cur.fetchall()}  # on a shared server, leave those
+        try:
+            assert [await durable.put_blob(d) for d in data] == shas
+            assert [await durable.get_blob(s) for s in shas] == data
+            assert await durable.put_blob(data[1]) == shas[1]
+            cur = await conn.execute(
+                "select count(*) from throwaway.blobs where sha256 = %s", (shas[1],)
+            )
+            assert (await cur.fetchone())[0] == 1  # stored once
+            with pytest.raises(BlobNotFound):
+                await durable.get_blob("0" * 64)
+        finally:
+            mine = [sha for sha in shas if sha not in existed]
+            await conn.execute("delete from throwaway.blobs where sha256 = any(%s)", (mine,))
+
+
+# --- the database --------------------------------------------------------------------------
+
+
+async def test_concurrent_opens_install_the_schema_once(embedded):
+    name = f"race_{SESSION}"
+    async with await psycopg.AsyncConnection.connect(embedded.url, autocommit=True) as admin:
+        await admin.execute(f"create database {name}")
+        try:
+            url = embedded.url.replace("/postgres?", f"/{name}?")
+            clients = await asyncio.gather(*(Durable.open(url, queue="q") for _ in range(4)))
+            run_id = await clients[0].start_run("t")
+            assert (await clients[3].get_run(run_id)).status == "queued"
+            for client in clients:
+                await client.close()
+        finally:
+            await admin.execute(f"drop database {name} with (force)")
+
+
+def test_processes_share_one_embedded_server_that_outlives_them():
+    code = "import sys, pathlib; from throwaway.durable import start_embedded;"
+    code += " print(start_embedded(pathlib.Path(sys.argv[1])))"
+    with data_folder() as data:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        urls = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+        assert len(urls) == 1 and running_url(data) in urls  # one server, still up
+        pid = (data / "postgres" / "postmaster.pid").read_text().split()[0]
+        assert start_embedded(data) in urls
+        assert (data / "postgres" / "postmaster.pid").read_text().split()[0] == pid
+        assert stop_embedded(data)
+        assert running_url(data) is None
+        assert not stop_embedded(data)
+
+
+def test_the_url_comes_from_the_environment_or_the_embedded_server(monkeypatch, embedded):
+    monkeypatch.setenv("THROWAWAY_DATABASE_URL", "postgresql://db.example/throwaway")
+    assert database_url() == "postgresql://db.example/throwaway"
+    monkeypatch.delenv("THROWAWAY_DATABASE_URL")
+    monkeypatch.setenv("THROWAWAY_DATA", str(embedded.data))
+    assert database_url() == embedded.url
