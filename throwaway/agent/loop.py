@@ -127,7 +127,7 @@ class Agent:
                 return ModelMessagesTypeAdapter.dump_python([response], mode="json")[0]
             except RetryableModelError as exc:
                 if delay is None:
-                    raise
+                    raise RunFailed(f"the model provider kept failing: {exc}") from exc
                 self.on_event({"kind": "retry", "reason": str(exc), "delay": delay})
                 await asyncio.sleep(delay)
             except FatalModelError as exc:
@@ -160,7 +160,7 @@ class Agent:
                         "are gone; files in /workspace were restored.]\n")  # fmt: skip
         try:
             args = call.args_as_dict()
-            text, ok = await self.toolbox.call(call.tool_name, args), True
+            text, ok = await self.toolbox.call(call.tool_name, args, call.tool_call_id), True
         except (ToolArgumentsError, ValueError) as exc:
             text, ok = str(exc), False
         self._ran_code = True

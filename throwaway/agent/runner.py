@@ -18,6 +18,7 @@ from throwaway.agent.loop import Agent
 from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord
+from throwaway.errors import ModelConfigError, RunFailed
 from throwaway.mcp.tools import McpServers, ServerSpec
 from throwaway.sandbox.functions import HostFunction, from_callable
 from throwaway.sandbox.sandbox import Sandbox
@@ -72,7 +73,10 @@ def make_handler(durable: Durable, on_event: EventSink | None = None):
 
     async def handle(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
         spec = RunSpec.from_params(params)
-        model = resolve_model(spec.model)
+        try:
+            model = resolve_model(spec.model)
+        except ModelConfigError as exc:  # retrying would not help
+            raise RunFailed(str(exc)) from exc
         servers = McpServers([ServerSpec.parse(m) for m in spec.mcp], policy=spec.tool_policy)
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
         async with servers:

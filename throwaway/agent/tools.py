@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic_ai.models import Model
 from pydantic_ai.tools import ToolDefinition
@@ -81,8 +82,6 @@ class Toolbox:
     describe_model: Model
     help_index: HelpIndex
     result_limit: int = 20_000
-    on_result: Callable[[str, ExecResult], None] | None = None
-    _outputs: int = field(default=0, init=False)
 
     @property
     def definitions(self) -> list[ToolDefinition]:
@@ -101,30 +100,32 @@ class Toolbox:
 
         return {"describe": describe, "help": help}
 
-    async def call(self, name: str, args: object) -> str:
-        """The text the model gets back; ToolArgumentsError for a call that cannot run."""
+    async def call(self, name: str, args: object, call_id: str = "call") -> str:
+        """The text the model gets back; ToolArgumentsError for a call that cannot run.
+
+        Files the call leaves (images, a long result) are named after ``call_id``,
+        which the journal keeps stable when a run is resumed elsewhere.
+        """
         if not isinstance(args, dict):
             raise ToolArgumentsError(f"{name}: arguments must be a JSON object")
+        tag = re.sub(r"[^A-Za-z0-9_.-]", "_", call_id)[:80]
         if name == "run_python":
-            return await self.run_python(_text_arg(args, "code", name))
+            return await self.run_python(_text_arg(args, "code", name), tag)
         if name == "describe":
             question = args.get("question") or "What does this file show?"
             return await self.describe(_text_arg(args, "path", name), str(question))
         if name == "help":
-            return await self._cap(self.help_index.answer(_text_arg(args, "query", name)))
+            return await self._cap(self.help_index.answer(_text_arg(args, "query", name)), tag)
         raise ToolArgumentsError(f"there is no tool {name!r}; use run_python, describe or help")
 
-    async def run_python(self, code: str) -> str:
+    async def run_python(self, code: str, tag: str = "run") -> str:
         result = await self.sandbox.run(code)
-        if self.on_result:
-            self.on_result(code, result)
         paths = []
         for i, png in enumerate(result.images, 1):
-            self._outputs += 1
-            path = f"{IMAGES}/image-{self._outputs}-{i}.png"
+            path = f"{IMAGES}/{tag}-{i}.png"
             await self.sandbox.write_file(path, png)
             paths.append(path)
-        return await self._cap(format_result(result, paths))
+        return await self._cap(format_result(result, paths), tag)
 
     async def describe(self, path: str, question: str) -> str:
         path = posixpath.normpath(posixpath.join("/workspace", path))
@@ -138,12 +139,11 @@ class Toolbox:
         except ThrowawayError as exc:
             return f"describe failed: {exc}"
 
-    async def _cap(self, text: str) -> str:
+    async def _cap(self, text: str, tag: str) -> str:
         """text, or its head and tail with the whole saved to a workspace file."""
         if len(text) <= self.result_limit:
             return text
-        self._outputs += 1
-        path = f"{OUTPUTS}/result-{self._outputs}.txt"
+        path = f"{OUTPUTS}/{tag}.txt"
         await self.sandbox.write_file(path, text)
         keep = self.result_limit // 2
         return (
