@@ -2,9 +2,10 @@
 
 Every test that takes ``durable`` runs twice: on a private embedded server
 (started for the session, stopped at the end) and on the server at
-127.0.0.1:5432/test (``THROWAWAY_TEST_SERVER_URL`` overrides; it must be up). Each test gets its own Absurd queue, dropped afterwards. Worker
-processes run tests/durable_worker.py; its trace log counts step executions.
-Leases are 1-2 s so that take-overs are quick.
+127.0.0.1:5432/test (``THROWAWAY_TEST_SERVER_URL`` overrides; it must be up).
+Each test gets its own Absurd queue, dropped afterwards. Worker processes run
+tests/durable_worker.py; its trace log counts step executions. Leases are 1-2 s
+so that take-overs are quick.
 """
 
 from __future__ import annotations
