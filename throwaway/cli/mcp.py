@@ -6,7 +6,7 @@ import anyio
 import click
 
 from throwaway.cli.base import main, or_exit
-from throwaway.cli.sandbox import _parse_mounts
+from throwaway.cli.options import limit_options, mount_option, providers
 from throwaway.sandbox import assets
 
 
@@ -19,30 +19,8 @@ from throwaway.sandbox import assets
     help="Serve streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio "
     "(0: any free port; the URL is printed to stderr).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds one run_python call may run.",
-)
-@click.option(
-    "--memory",
-    "memory_mb",
-    type=click.IntRange(128, 4096),
-    default=1024,
-    show_default=True,
-    help="Memory cap of each sandbox in MB (MemoryError past it).",
-)
-@click.option(
-    "--mount",
-    "mount_specs",
-    multiple=True,
-    callback=_parse_mounts,
-    metavar="NAME=SOURCE[:rw]",
-    help="Make SOURCE appear at /mnt/NAME in every sandbox: a folder, an http(s) URL or an "
-    "fsspec URL; read-only unless it ends in :rw. Repeatable.",
-)
+@limit_options(timeout=30.0)
+@mount_option
 @click.option(
     "--max-sessions",
     type=click.IntRange(min=1),
@@ -50,7 +28,7 @@ from throwaway.sandbox import assets
     show_default=True,
     help="HTTP: sandboxes open at once (each is a process); more sessions are refused.",
 )
-def mcp_(port: int | None, timeout: float, memory_mb: int, mount_specs, max_sessions: int) -> None:
+def mcp_(port: int | None, timeout: float, memory_mb: int, mounts, max_sessions: int) -> None:
     """Serve the sandbox to MCP clients (Claude Desktop, IDEs, agent frameworks).
 
     \b
@@ -76,7 +54,7 @@ def mcp_(port: int | None, timeout: float, memory_mb: int, mount_specs, max_sess
     from throwaway.mcp.server import ServerSettings, ThrowawayMCP, listen  # loads the MCP SDK
 
     settings = ServerSettings(
-        timeout=timeout, memory_mb=memory_mb, mounts=dict(mount_specs), max_sandboxes=max_sessions
+        timeout=timeout, memory_mb=memory_mb, mounts=providers(mounts), max_sandboxes=max_sessions
     )
     or_exit(lambda: assets.ensure_assets(quiet=True))  # fetch once now, not in the first call
     server = ThrowawayMCP(settings, single_client=port is None)

@@ -1,12 +1,55 @@
-"""Options that several commands share: MCP servers and their tool policy."""
+"""Options that several commands share: limits, mounts, MCP servers and their policy."""
 
 from __future__ import annotations
 
 import click
 
 from throwaway.mcp.tools import McpError, ServerSpec, load_config
+from throwaway.vfs.spec import parse_mount
 
 POLICIES = ("allow", "deny", "ask")
+
+
+def limit_options(timeout: float):
+    """--timeout SECONDS (default ``timeout``) and --memory MB."""
+
+    def decorate(command):
+        command = click.option(
+            "--memory", "memory_mb", type=click.IntRange(128, 4096), default=1024,
+            show_default=True, help="Memory cap of the sandbox in MB (MemoryError past it).",
+        )(command)  # fmt: skip
+        return click.option(
+            "--timeout", type=click.FloatRange(min=0, min_open=True), default=timeout,
+            show_default=True, help="Seconds one run of code may take.",
+        )(command)  # fmt: skip
+
+    return decorate
+
+
+def _mounts(ctx, param, values: tuple[str, ...]) -> list[str]:
+    names = []
+    for text in values:
+        try:
+            names.append(parse_mount(text)[0])
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    if len(set(names)) != len(names):
+        raise click.BadParameter("each mount needs its own NAME", ctx, param)
+    return list(values)
+
+
+def mount_option(command):
+    """--mount NAME=SOURCE[:rw], checked; the command gets the spec strings."""
+    return click.option(
+        "--mount", "mounts", multiple=True, callback=_mounts, metavar="NAME=SOURCE[:rw]",
+        help="Make SOURCE appear at /mnt/NAME: a folder, an http(s) URL or an fsspec URL; "
+        "read-only unless it ends in :rw. Repeatable.",
+    )(command)  # fmt: skip
+
+
+def providers(mounts: list[str]) -> dict:
+    """{name: provider} for checked mount specs."""
+    return dict(parse_mount(m) for m in mounts)
 
 
 def _servers(ctx, param, values: tuple[str, ...]) -> list[ServerSpec]:

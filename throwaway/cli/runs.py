@@ -14,7 +14,7 @@ import click
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
-from throwaway.cli.options import mcp_options
+from throwaway.cli.options import limit_options, mcp_options, mount_option
 from throwaway.cli.render import EventPrinter, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.mcp.tools import ServerSpec
@@ -39,13 +39,7 @@ def model_name(model: str | None) -> str:
 @click.argument("task")
 @click.option("--model", "-m", help="A pydantic-ai model name (default: $THROWAWAY_MODEL), "
               "e.g. anthropic:claude-sonnet-4-5, openai:gpt-5, scripted:turns.json.")  # fmt: skip
-@click.option(
-    "--mount",
-    "mounts",
-    multiple=True,
-    metavar="NAME=SOURCE[:rw]",
-    help="A folder, URL or fsspec URL at /mnt/NAME (see `exec --help`). Repeatable.",
-)
+@mount_option
 @click.option(
     "--help-dir",
     "help_dirs",
@@ -53,21 +47,7 @@ def model_name(model: str | None) -> str:
     type=click.Path(file_okay=False),
     help="A folder of markdown docs or skills (SKILL.md) for `help`. Repeatable.",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    default=60.0,
-    show_default=True,
-    help="Seconds one run_python call may take.",
-)
-@click.option(
-    "--memory",
-    "memory_mb",
-    type=click.IntRange(128, 4096),
-    default=1024,
-    show_default=True,
-    help="Sandbox memory cap in MB.",
-)
+@limit_options(timeout=60.0)
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
 @click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
 @LEASE

@@ -10,12 +10,11 @@ from pathlib import Path
 import click
 
 from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main, or_exit
-from throwaway.cli.options import mcp_options
+from throwaway.cli.options import limit_options, mcp_options, mount_option, providers
 from throwaway.mcp.tools import McpServers
 from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
-from throwaway.vfs.spec import parse_mount
 
 
 @main.command()
@@ -44,53 +43,18 @@ async def _warm_up(found: assets.Assets) -> None:
     await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300))
 
 
-def _parse_mounts(ctx, param, values: tuple[str, ...]) -> list:
-    mounts = []
-    for text in values:
-        try:
-            mounts.append(parse_mount(text))
-        except (ValueError, OSError) as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    names = [name for name, _ in mounts]
-    if len(set(names)) != len(names):
-        raise click.BadParameter("each mount needs its own NAME", ctx, param)
-    return mounts
-
-
 @main.command("exec")
 @click.argument("file", type=click.File("r"))
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds the code may run.",
-)
-@click.option(
-    "--memory",
-    "memory_mb",
-    type=click.IntRange(128, 4096),
-    default=1024,
-    show_default=True,
-    help="Memory cap in MB (MemoryError past it).",
-)
+@limit_options(timeout=30.0)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to save images  [default: ./throwaway-out/exec-<time>]",
 )
-@click.option(
-    "--mount",
-    "mount_specs",
-    multiple=True,
-    callback=_parse_mounts,
-    metavar="NAME=SOURCE[:rw]",
-    help="Make SOURCE appear at /mnt/NAME: a folder, an http(s) URL or an fsspec URL; "
-    "read-only unless it ends in :rw. Repeatable.",
-)
+@mount_option
 @mcp_options
-def exec_(file, timeout, memory_mb, out_dir, mount_specs, mcp, mcp_config, tool_policy) -> None:
+def exec_(file, timeout, memory_mb, out_dir, mounts, mcp, mcp_config, tool_policy) -> None:
     """Run a Python FILE (or - for stdin) in a fresh sandbox.
 
     \b
@@ -106,7 +70,7 @@ def exec_(file, timeout, memory_mb, out_dir, mount_specs, mcp, mcp_config, tool_
     """  # fmt: skip
     code = file.read()
     servers = McpServers([*mcp, *mcp_config], policy=tool_policy)
-    limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": dict(mount_specs)}
+    limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": providers(mounts)}
     result = or_exit(lambda: asyncio.run(_run_once(servers, limits, code)))
     _show(result, out_dir)
     sys.exit(_exit_status(result))

@@ -32,7 +32,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from throwaway.errors import ThrowawayError
-from throwaway.sandbox.functions import HostFunction
+from throwaway.sandbox.functions import HostFunction, literal
 
 PACKAGE = "tools"
 Approve = Callable[[str, dict], Awaitable[bool]]
@@ -217,7 +217,7 @@ def _from_schema(tool: types.Tool) -> tuple[str, str, str]:
     for prop in required + optional:
         ident = _python_name(prop)
         spec = props[prop] if isinstance(props[prop], dict) else {}
-        default = "" if prop in required else f"={_literal(spec.get('default'))}"
+        default = "" if prop in required else f"={literal(spec.get('default'))}"
         params.append(f"{ident}{default}")
         keywords.append(f"{prop!r}: {ident}")
         kind = spec.get("type", "any")
@@ -259,14 +259,6 @@ def _result_value(server: str, tool: str, result: types.CallToolResult) -> Any:
         except ValueError:
             return texts[0]
     return texts
-
-
-def _literal(value: object) -> str:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return "None"
-    return repr(value)
 
 
 def load_config(path: str) -> list[ServerSpec]:

@@ -180,7 +180,7 @@ def _signature(fn: Callable) -> tuple[str, str, str]:
         params = []
     pieces, positional, keywords = [], [], []
     for p in params:
-        default = "" if p.default is p.empty else f"={_literal(p.default)}"
+        default = "" if p.default is p.empty else f"={literal(p.default)}"
         if p.kind is p.VAR_POSITIONAL:
             pieces.append(f"*{p.name}")
             positional.append(f"*{p.name}")
@@ -195,7 +195,8 @@ def _signature(fn: Callable) -> tuple[str, str, str]:
     return f"({', '.join(pieces)})", ", ".join(positional), ", ".join(keywords)
 
 
-def _literal(value: object) -> str:
+def literal(value: object) -> str:
+    """Python source for a JSON-able default value, else "None"."""
     try:
         json.dumps(value)
     except (TypeError, ValueError):
