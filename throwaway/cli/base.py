@@ -14,14 +14,20 @@ EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="throwaway")
 def main() -> None:
-    """Run throwaway Python in a sandbox with no network and no host access.
+    """An agent that solves tasks by writing throwaway Python, run in a sandbox
+    with no network and no host access.
 
     \b
-    First time:   throwaway setup          (fetches Pyodide once, then works offline)
-    Run a file:   throwaway exec script.py
-    From stdin:   echo 'print(6 * 7)' | throwaway exec -
+    See it work:  throwaway demo           (no API key needed)
+    Ask it:       throwaway run "How many rows in /mnt/data/x.csv?" --mount data=./data
+    Look back:    throwaway runs; throwaway show RUN_ID; throwaway artifacts RUN_ID DIR
+    Scale out:    throwaway run ... --detach; throwaway worker
+    Run a file:   throwaway exec script.py   (or - for stdin)
+    As a server:  throwaway mcp              (MCP over stdio; --http PORT)
+    First time:   throwaway setup            (fetches Pyodide once, then works offline)
 
-    Files live under $THROWAWAY_HOME (default: your user cache folder).
+    Runs live in Postgres ($THROWAWAY_DATABASE_URL, else an embedded one: see
+    `throwaway db`); runtime files under $THROWAWAY_HOME (your cache folder).
     """
 
 
