@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,23 @@ def test_specs_and_config_files(tmp_path):
         ServerSpec("time", command=["mcp-server-time", "--local-timezone", "UTC"]),
         ServerSpec("web", url="https://example.org/mcp"),
     ]
+
+
+async def test_a_streamable_http_server_works_too(tmp_path):
+    """Over HTTP, with `throwaway mcp --http` as the server: code asks another sandbox."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "throwaway"), "mcp", "--http", "0"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()
+        url = line[line.index("http://") :].split()[0]
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        remote = McpServers([ServerSpec.parse(f"remote={url}")])
+        async with remote as started, Sandbox(functions=started.functions()) as sb:
+            result = await sb.run("from tools import remote\nremote.run_python(code='6 * 7')")
+        assert result.error is None, result.error
+        assert "42" in json.dumps(result.result)
+    finally:
+        proc.terminate()
+        proc.wait(10)
