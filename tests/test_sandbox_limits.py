@@ -273,7 +273,7 @@ async def test_process_killed_during_a_run_reports_a_crash(fresh_sandbox):
     await sb.run("lost_on_kill = 1")
     process = sb._process
     run = asyncio.create_task(sb.run("while True:\n    pass"))
-    await wait_for(lambda: any(event.is_set() for event in process.started.values()))
+    await wait_for(lambda: any(started.done() for started in process.started.values()))
     os.killpg(process.proc.pid, signal.SIGKILL)
     r = await run  # no exception on the host
     assert r.error is not None

@@ -76,7 +76,7 @@ class SandboxProcess:
         self.tag = protocol.new_tag()
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[protocol.Frame]] = {}
-        self.started: dict[int, asyncio.Event] = {}
+        self.started: dict[int, asyncio.Future[None]] = {}  # set when Deno reports a long run
         self.ids = itertools.count(1)
         self.ready = asyncio.Event()
         self.stderr_tail = b""
@@ -132,7 +132,7 @@ class SandboxProcess:
             raise SandboxError("the sandbox process is not running")
         msg = {**msg, "id": next(self.ids)}
         self.pending[msg["id"]] = asyncio.get_running_loop().create_future()
-        self.started[msg["id"]] = asyncio.Event()
+        self.started[msg["id"]] = asyncio.get_running_loop().create_future()
         self.proc.stdin.write(protocol.encode(msg, blob))
         return msg["id"]
 
@@ -163,7 +163,8 @@ class SandboxProcess:
             self.snapshot = frame.blob
             self.ready.set()
         elif event == "started" and msg.get("id") in self.started:
-            self.started[msg["id"]].set()
+            if not self.started[msg["id"]].done():
+                self.started[msg["id"]].set_result(None)
         elif event == "sync" and isinstance(msg.get("seq"), int) and self.on_sync:
             self._spawn(self._answer_sync(msg, frame.blob))
         elif event == "call" and isinstance(msg.get("callId"), int):

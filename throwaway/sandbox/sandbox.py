@@ -223,19 +223,16 @@ class Sandbox:
     async def _await_run(self, request: int, timeout: float):
         """The run's reply. Deno enforces the limit; the host only backs it up."""
         process = self._process
-        reply = asyncio.ensure_future(process.reply(request))
-        started = asyncio.ensure_future(process.started[request].wait())
+        reply, started = process.pending[request], process.started[request]
         try:
             await asyncio.wait({reply, started}, timeout=STARTUP_TIMEOUT,
                                return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            if reply.done():
-                return reply.result()
-            if not started.done():
+            if not (reply.done() or started.done()):
                 raise SandboxError(f"the code did not start within {STARTUP_TIMEOUT:g} s")
             return await asyncio.wait_for(reply, timeout + HOST_GRACE)
         finally:
-            started.cancel()
-            reply.cancel()
+            process.pending.pop(request, None)
+            process.started.pop(request, None)
 
     def _lost(self, error: ExecError, started: float) -> ExecResult:
         self._lost_state = self._restore = True
