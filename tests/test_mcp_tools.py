@@ -142,3 +142,16 @@ async def test_a_streamable_http_server_works_too(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_exec_asks_for_approval_and_refuses_without_a_terminal(tmp_path):
+    from click.testing import CliRunner
+
+    from throwaway.cli import main
+
+    script = tmp_path / "ask.py"
+    script.write_text("from tools import time\ntime.get_current_time(timezone='UTC')\n")
+    result = CliRunner().invoke(main, ["exec", "--mcp", TIME, "--tool-policy", "time.*=ask",
+                                       str(script)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "needs approval" in result.output

@@ -19,7 +19,7 @@ from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord
 from throwaway.errors import ModelConfigError, RunFailed
-from throwaway.mcp.tools import McpServers, ServerSpec
+from throwaway.mcp.tools import Approve, McpServers, ServerSpec
 from throwaway.sandbox.functions import HostFunction, from_callable
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.vfs.spec import parse_mount
@@ -68,8 +68,13 @@ class DurableJournal:
         self.get_blob = durable.get_blob
 
 
-def make_handler(durable: Durable, on_event: EventSink | None = None):
-    """The worker's handler: executes one run and returns its result JSON."""
+def make_handler(
+    durable: Durable, on_event: EventSink | None = None, approve: Approve | None = None
+):
+    """The worker's handler: executes one run and returns its result JSON.
+
+    ``approve(tool, arguments)`` decides calls to tools whose policy is "ask".
+    """
 
     async def handle(ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
         spec = RunSpec.from_params(params)
@@ -77,7 +82,9 @@ def make_handler(durable: Durable, on_event: EventSink | None = None):
             model = resolve_model(spec.model)
         except ModelConfigError as exc:  # retrying would not help
             raise RunFailed(str(exc)) from exc
-        servers = McpServers([ServerSpec.parse(m) for m in spec.mcp], policy=spec.tool_policy)
+        servers = McpServers(
+            [ServerSpec.parse(m) for m in spec.mcp], policy=spec.tool_policy, approve=approve
+        )
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
         async with servers:
             index = HelpIndex([Path(d) for d in spec.help_dirs], texts=servers.docs())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+
 import click
 
 from throwaway.mcp.tools import McpError, ServerSpec, load_config
@@ -84,7 +88,8 @@ def mcp_options(command):
     command = click.option(
         "--tool-policy", "tool_policy", multiple=True, callback=_policy,
         metavar="SERVER.TOOL=allow|deny|ask",
-        help="Deny a tool, or make it need approval (refused where nobody can approve).",
+        help="Deny a tool, or make it need approval: asked on the terminal, refused where "
+        "nobody can answer (a worker, no TTY). Repeatable.",
     )(command)  # fmt: skip
     command = click.option(
         "--mcp-config", "mcp_config", type=click.Path(dir_okay=False), callback=_config,
@@ -95,3 +100,12 @@ def mcp_options(command):
         help="An MCP server whose tools code can call: `from tools import NAME`. "
         "A command (stdio) or an http(s) URL. Repeatable.",
     )(command)  # fmt: skip
+
+
+async def ask_on_terminal(tool: str, arguments: dict) -> bool:
+    """Approval of a tool call by the person at the terminal (refused without one)."""
+    if not sys.stdin.isatty():
+        return False
+    shown = json.dumps(arguments, ensure_ascii=False)
+    question = f"Allow {tool}({shown[:500]})?"
+    return await asyncio.to_thread(click.confirm, question, default=False, err=True)

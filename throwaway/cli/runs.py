@@ -14,7 +14,7 @@ import click
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
-from throwaway.cli.options import limit_options, mcp_options, mount_option
+from throwaway.cli.options import ask_on_terminal, limit_options, mcp_options, mount_option
 from throwaway.cli.render import EventPrinter, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.mcp.tools import ServerSpec
@@ -97,7 +97,11 @@ async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, qui
     printer = EventPrinter(run_id, quiet=quiet)
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        durable.work(make_handler(durable, printer), lease_seconds=lease_seconds, stop=stop)
+        durable.work(
+            make_handler(durable, printer, approve=ask_on_terminal),
+            lease_seconds=lease_seconds,
+            stop=stop,
+        )
     )
     try:
         record = await durable.wait(run_id)

@@ -10,7 +10,13 @@ from pathlib import Path
 import click
 
 from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main, or_exit
-from throwaway.cli.options import limit_options, mcp_options, mount_option, providers
+from throwaway.cli.options import (
+    ask_on_terminal,
+    limit_options,
+    mcp_options,
+    mount_option,
+    providers,
+)
 from throwaway.mcp.tools import McpServers
 from throwaway.sandbox import assets, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
@@ -69,7 +75,7 @@ def exec_(file, timeout, memory_mb, out_dir, mounts, mcp, mcp_config, tool_polic
       throwaway exec --mount data=./data --mount out=./out:rw report.py
     """  # fmt: skip
     code = file.read()
-    servers = McpServers([*mcp, *mcp_config], policy=tool_policy)
+    servers = McpServers([*mcp, *mcp_config], policy=tool_policy, approve=ask_on_terminal)
     limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": providers(mounts)}
     result = or_exit(lambda: asyncio.run(_run_once(servers, limits, code)))
     _show(result, out_dir)
