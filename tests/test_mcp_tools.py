@@ -155,3 +155,19 @@ def test_exec_asks_for_approval_and_refuses_without_a_terminal(tmp_path):
                                        str(script)])  # fmt: skip
     assert result.exit_code == 1
     assert "needs approval" in result.output
+
+
+def test_results_without_structured_content_keep_their_images():
+    from mcp import types
+
+    from throwaway.mcp.tools import _result_value
+
+    result = types.CallToolResult(content=[
+        types.TextContent(type="text", text="a chart"),
+        types.ImageContent(type="image", data="iVBORw0KGgo=", mime_type="image/png"),
+    ])  # fmt: skip
+    assert _result_value("s", "t", result) == [
+        "a chart", {"image": "iVBORw0KGgo=", "mime_type": "image/png"}
+    ]  # fmt: skip
+    only_json = types.CallToolResult(content=[types.TextContent(type="text", text='{"n": 1}')])
+    assert _result_value("s", "t", only_json) == {"n": 1}

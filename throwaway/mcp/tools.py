@@ -248,17 +248,25 @@ def _result_type(name: str, schema: dict | None) -> tuple[str, str]:
 
 
 def _result_value(server: str, tool: str, result: types.CallToolResult) -> Any:
+    """Structured content; else one text (parsed when JSON); else a list of the parts,
+    images as ``{"image": base64, "mime_type": ...}`` (decode and save them to look)."""
     texts = [c.text for c in result.content if isinstance(c, types.TextContent)]
     if result.is_error:
         raise RuntimeError(f"{server}.{tool}: " + (" ".join(texts) or "the tool failed"))
     if result.structured_content is not None:
         return result.structured_content
-    if len(texts) == 1:
+    if len(texts) == 1 and len(result.content) == 1:
         try:
             return json.loads(texts[0])
         except ValueError:
             return texts[0]
-    return texts
+    parts = []
+    for item in result.content:
+        if isinstance(item, types.TextContent):
+            parts.append(item.text)
+        elif isinstance(item, types.ImageContent):
+            parts.append({"image": item.data, "mime_type": item.mime_type})
+    return parts
 
 
 def load_config(path: str) -> list[ServerSpec]:
