@@ -171,3 +171,14 @@ def test_results_without_structured_content_keep_their_images():
     ]  # fmt: skip
     only_json = types.CallToolResult(content=[types.TextContent(type="text", text='{"n": 1}')])
     assert _result_value("s", "t", only_json) == {"n": 1}
+
+
+async def test_an_output_schema_becomes_a_typed_dict(sb):
+    result = await sb.run(
+        "import typing\nfrom tools.time import GetCurrentTimeResult as R\n"
+        "{k: getattr(v, '__name__', str(v)) for k, v in typing.get_type_hints(R).items()}"
+    )
+    assert result.error is None, result.error
+    hints = eval(result.result)
+    assert hints["timezone"] == "str"
+    assert hints["is_dst"] == "bool"

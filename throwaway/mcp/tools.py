@@ -236,13 +236,24 @@ def _from_schema(tool: types.Tool) -> tuple[str, str, str]:
     return signature, keywords_code, doc
 
 
+JSON_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool",
+              "array": "list", "object": "dict", "null": "None"}  # fmt: skip
+
+
+def _python_type(spec: object) -> str:
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    names = [JSON_TYPES[k] for k in kinds if k in JSON_TYPES]
+    return " | ".join(names) if names else "object"
+
+
 def _result_type(name: str, schema: dict | None) -> tuple[str, str]:
     """A TypedDict for an output schema (code, return annotation), or nothing."""
     props = (schema or {}).get("properties")
     if not isinstance(props, dict) or not props:
         return "", ""
     cls = "".join(p.capitalize() for p in name.split("_")) + "Result"
-    fields = "\n".join(f"    {_python_name(p)}: object" for p in props)
+    fields = "\n".join(f"    {_python_name(p)}: {_python_type(spec)}" for p, spec in props.items())
     code = f"\n\nfrom typing import TypedDict\n\n\nclass {cls}(TypedDict, total=False):\n{fields}\n"
     return code, f" -> {cls!r}"
 
