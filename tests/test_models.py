@@ -27,6 +27,7 @@ from provider_server import (
 )
 from pydantic_ai.messages import (
     BinaryContent,
+    ModelMessagesTypeAdapter,
     ModelRequest,
     ModelResponse,
     SystemPromptPart,
@@ -49,7 +50,7 @@ from throwaway import (
     RetryableModelError,
     ThrowawayError,
 )
-from throwaway.agent.models import describe_file, dump_messages, load_messages, resolve_model
+from throwaway.agent.models import describe_file, resolve_model
 from throwaway.agent.scripted import ScriptedModel, image_size, parse_script
 
 # --- no sockets beyond 127.0.0.1 ----------------------------------------------------------
@@ -487,9 +488,9 @@ def test_a_history_with_an_image_round_trips_through_json():
             ]
         ),
     ]
-    stored = dump_messages(messages)
-    loaded = load_messages(stored)
-    assert dump_messages(loaded) == stored
+    stored = ModelMessagesTypeAdapter.dump_json(list(messages))
+    loaded = ModelMessagesTypeAdapter.validate_json(stored)
+    assert ModelMessagesTypeAdapter.dump_json(list(loaded)) == stored
     assert [type(m) for m in loaded] == [ModelRequest, ModelResponse, ModelRequest]
     image = loaded[-1].parts[1].content[1]
     assert (image.data, image.media_type) == (png, "image/png")
@@ -553,11 +554,11 @@ async def test_scripted_turn_comes_from_the_history_not_from_memory(script_file)
     messages = first_turn()
     response = await first.request(messages, None, PARAMS)
     messages += [response, tool_results(response)]
-    stored = dump_messages(messages)
+    stored = ModelMessagesTypeAdapter.dump_json(list(messages))
 
     again = await first.request(messages, None, PARAMS)
     resumed = await resolve_model(f"scripted:{script_file}").request(
-        load_messages(stored), None, PARAMS
+        ModelMessagesTypeAdapter.validate_json(stored), None, PARAMS
     )
 
     assert resumed.parts == again.parts

@@ -8,11 +8,11 @@ The agent loop talks to models through pydantic-ai's model layer and nothing els
 
 ``messages`` is a list of pydantic-ai ``ModelMessage`` (``ModelRequest`` with
 ``SystemPromptPart`` / ``UserPromptPart`` / ``ToolReturnPart``, ``ModelResponse`` with
-``TextPart`` / ``ToolCallPart``), serialisable with ``ModelMessagesTypeAdapter`` (see
-:func:`dump_messages` / :func:`load_messages`). Every ``ToolCallPart`` of a response needs a
-``ToolReturnPart`` with its ``tool_call_id`` in the next request (Anthropic rejects the
-request otherwise). A bad call (unknown tool, bad arguments) is answered with
-``ToolReturnPart(..., outcome='retried')``: pydantic-ai 2.x deprecates ``RetryPromptPart``.
+``TextPart`` / ``ToolCallPart``), serialisable with ``ModelMessagesTypeAdapter``. Every
+``ToolCallPart`` of a response needs a ``ToolReturnPart`` with its ``tool_call_id`` in the
+next request (Anthropic rejects the request otherwise). A bad call (unknown tool, bad
+arguments) is answered with ``ToolReturnPart(..., outcome='retried')``: pydantic-ai 2.x
+deprecates ``RetryPromptPart``.
 
 What crosses this boundary and what can go wrong:
 
@@ -52,7 +52,6 @@ Model names (``provider:model``):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic_ai.exceptions import (
@@ -76,7 +75,6 @@ from pydantic_ai.exceptions import (
 from pydantic_ai.messages import (
     BinaryContent,
     ModelMessage,
-    ModelMessagesTypeAdapter,
     ModelRequest,
     ModelResponse,
     SystemPromptPart,
@@ -98,7 +96,7 @@ from throwaway.errors import (
 
 __all__ = [
     "DEFAULT_MODELS", "IMAGE_MEDIA_TYPES", "ProviderErrorsModel", "classify_model_error",
-    "describe_file", "dump_messages", "load_messages", "resolve_model",
+    "describe_file", "resolve_model",
 ]  # fmt: skip
 
 #: The model used when no name is given and THROWAWAY_MODEL is unset, by the first key found.
@@ -401,17 +399,3 @@ async def describe_file(
     response = await model.request([request], model_settings, ModelRequestParameters())
     answer = "".join(p.content for p in response.parts if isinstance(p, TextPart)).strip()
     return answer or f"(the model gave no answer; finish reason: {response.finish_reason})"
-
-
-# ---------------------------------------------------------------------------------------------
-# (de)serialisation
-
-
-def dump_messages(messages: Sequence[ModelMessage]) -> bytes:
-    """JSON bytes for a message history (binary content as base64), for the durable layer."""
-    return ModelMessagesTypeAdapter.dump_json(list(messages))
-
-
-def load_messages(data: bytes | str) -> list[ModelMessage]:
-    """The message history that :func:`dump_messages` wrote."""
-    return ModelMessagesTypeAdapter.validate_json(data)
