@@ -195,7 +195,7 @@ def _fetch_packages(
         for name, data in source(http, progress, list(todo)):
             entry = todo.get(name)
             if entry and hashlib.sha256(data).hexdigest() == entry["sha256"]:
-                _write_atomic(assets.packages_dir / name, data)
+                write_atomic(assets.packages_dir / name, data)
                 del todo[name]
             elif entry:
                 progress.console.print(f"[red]refused {name}: sha256 differs from the lock")
@@ -219,7 +219,7 @@ def _stage_wheels(http: httpx.Client, progress: Progress, assets: Assets) -> lis
         if not file or hashlib.sha256(data).hexdigest() != file["hashes"]["sha256"]:
             missing.append(project)
             continue
-        _write_atomic(assets.wheels_dir / file["filename"], data)
+        write_atomic(assets.wheels_dir / file["filename"], data)
     return missing
 
 
@@ -227,8 +227,10 @@ def _verified(path: Path, sha256: str) -> bool:
     return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a cache file so that readers, and other processes writing it, never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -286,7 +288,12 @@ def pypi_index() -> str:
 SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
+def simple_index_url(project: str) -> str:
+    """Where a project's files are listed (PEP 691 JSON with the SIMPLE_JSON header)."""
+    return f"{pypi_index()}/{project}/"
+
+
 def simple_index(http: httpx.Client, project: str) -> list[dict]:
     """A project's files from the PEP 691 JSON simple index."""
-    url = f"{pypi_index()}/{project}/"
-    return http.get(url, headers=SIMPLE_JSON).raise_for_status().json()["files"]
+    response = http.get(simple_index_url(project), headers=SIMPLE_JSON)
+    return response.raise_for_status().json()["files"]

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion
 
 from throwaway.errors import InstallError
-from throwaway.sandbox.assets import SIMPLE_JSON, home, pypi_index
+from throwaway.sandbox.assets import SIMPLE_JSON, home, simple_index_url, write_atomic
 
 PYODIDE_ENV = {
     "python_version": "3.12", "python_full_version": "3.12.7", "sys_platform": "emscripten",
@@ -132,7 +132,7 @@ async def _fetch_wheel(http: httpx.AsyncClient, req: Requirement) -> tuple[str, 
 
 async def _project_files(http: httpx.AsyncClient, name: str) -> list[dict]:
     try:
-        response = await http.get(f"{pypi_index()}/{name}/", headers=SIMPLE_JSON)
+        response = await http.get(simple_index_url(name), headers=SIMPLE_JSON)
     except httpx.HTTPError as exc:
         raise InstallError(f"could not reach PyPI for {name}: {exc}") from None
     if response.status_code == 404:
@@ -192,6 +192,5 @@ async def _download(http: httpx.AsyncClient, file: dict) -> bytes:
         raise InstallError(f"downloading {file['filename']} failed: {exc}") from None
     if hashlib.sha256(data).hexdigest() != sha256:
         raise InstallError(f"{file['filename']} does not match the sha256 PyPI publishes")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_bytes(data)
+    write_atomic(cached, data)
     return data

@@ -89,12 +89,10 @@ class Sandbox:
         self.mounts = MountTable(mounts or {}, timeout=mount_timeout)
         self.functions = HostFunctions(functions or ())
         self._mirror = WorkspaceMirror()
-        self._restore = False  # the interpreter lost /workspace: put the mirror back
         self._runs = 0  # numbers runs across restarts (names of saved output files)
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
-        self._lost_state = False  # the interpreter died; the next run starts afresh
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -140,10 +138,9 @@ class Sandbox:
         }
         fonts = warmup.font_cache_path(assets)
         files = {warmup.FONT_CACHE_STAGED: str(fonts)} if fonts.is_file() else {}
-        wheels = {
-            name: f"/lib/throwaway/wheels/{p.name}" for name, p in assets.staged_wheels().items()
-        }
-        files.update({wheels[name]: str(p) for name, p in assets.staged_wheels().items()})
+        staged = assets.staged_wheels()
+        wheels = {name: f"/lib/throwaway/wheels/{path.name}" for name, path in staged.items()}
+        files.update({wheels[name]: str(path) for name, path in staged.items()})
         return {
             "files": files,
             "wheels": wheels,
@@ -181,29 +178,31 @@ class Sandbox:
             self._runs += 1
             msg = {"type": "run", "code": code, "timeoutMs": timeout * 1e3, "runNo": self._runs}
             request = self._process.send(msg)
+            ended = True  # did the interpreter end with this run?
             try:
                 frame = await self._await_run(request, timeout)
             except SandboxError as exc:
                 result = self._lost(ExecError(CRASHED, f"{exc}; {LOST}"), started)
             except TimeoutError:
-                await self._process.kill()
                 error = ExecError(TIMEOUT, _timeout_message(timeout, hard=True))
                 result = self._lost(error, started)
             else:
-                result = self._parse_run(frame, started, timeout, restarted)
-            if self._restore:
-                await self._process.kill()  # Deno exits after a restart; make sure of it
+                ended = frame.msg.get("restarted") is True
+                result = self._parse_run(frame, started, timeout, restarted or ended)
+            if ended:
+                # Deno exits after a restart: make sure the process is gone, so that the
+                # next call starts a new one and puts the workspace back
+                await self._process.kill()
             else:
                 await self._copy_workspace(result.changes)
             return replace(result, changes=result.changes.merge(self.mounts.take_changes()))
 
     async def _ensure_started(self) -> bool:
-        """Start (or restart) the process; True if earlier state was lost."""
-        lost = self._lost_state or (self._process is not None and not self._process.alive)
+        """Start (or restart) the process; True if an earlier interpreter was lost, in which
+        case the host's copy of /workspace is put back."""
+        lost = self._process is not None and not self._process.alive
         await self.start()
-        self._lost_state = False
-        if lost or self._restore:
-            self._restore = False
+        if lost:
             for path, data in self._mirror.files():
                 await self._request({"type": "write_file", "path": path}, data)
         return lost
@@ -235,7 +234,6 @@ class Sandbox:
             process.started.pop(request, None)
 
     def _lost(self, error: ExecError, started: float) -> ExecResult:
-        self._lost_state = self._restore = True
         duration = (time.perf_counter() - started) * 1e3
         return ExecResult(error=error, duration_ms=duration, restarted=True)
 
@@ -248,8 +246,6 @@ class Sandbox:
             meta = {"error": {"type": "ProtocolError", "message": "unreadable reply"}}
         if not isinstance(meta, dict):
             meta = {"error": {"type": "ProtocolError", "message": "malformed reply"}}
-        if msg.get("restarted") is True:  # this run ended in a fresh interpreter
-            restarted = self._restore = True
         result = parse_result(meta, frame.blob, self.output_limit, duration, restarted)
         if msg.get("timedOut") is True:
             hard = msg.get("restarted") is True

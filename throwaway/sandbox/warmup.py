@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 
-from throwaway.sandbox.assets import PYODIDE_VERSION, Assets
+from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, write_atomic
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
 
 #: Where Pyodide's matplotlib keeps its font list (its wheel ships a stale one).
@@ -65,7 +64,8 @@ async def ensure_snapshot(assets: Assets, config: dict) -> Path | None:
     if not process.snapshot:
         _failed.add(path)  # do not pay for a failing attempt at every start
         return None
-    _write_atomic(path, process.snapshot)
+    _drop_unused_snapshots(path.parent)
+    write_atomic(path, process.snapshot)
     return path
 
 
@@ -79,19 +79,15 @@ async def ensure_font_cache(assets: Assets, sandbox_factory) -> Path | None:
         if not result.ok:
             return None
         data = await sandbox.read_file(FONT_CACHE)
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write path atomically; drop snapshots of other runtimes unused for a week."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob("snapshot-*.bin"):
+def _drop_unused_snapshots(folder: Path) -> None:
+    """Snapshots of other runtime versions, unused for a week, go."""
+    for old in folder.glob("snapshot-*.bin"):
         if time.time() - old.stat().st_atime > 7 * 86400:
             old.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 async def _no_calls(op: str, payload: str, blob: bytes):
