@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import json
 import keyword
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +147,6 @@ class HostFunctions:
         """Run one call from the sandbox; never raises (errors go back as text)."""
         try:
             fn, args, kwargs = self._parse(request)
-            started = time.perf_counter()
             work = (
                 fn.run(args, kwargs)
                 if self.journal is None
@@ -160,7 +158,7 @@ class HostFunctions:
             return {"error": f"the host function did not finish within {self.timeout:g} s"}
         except Exception as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
-        return {"result": result, "ms": round((time.perf_counter() - started) * 1e3, 1)}
+        return {"result": result}
 
     def _parse(self, request: object) -> tuple[HostFunction, list, dict]:
         if not isinstance(request, dict) or request.get("function") not in self.functions:
