@@ -34,7 +34,8 @@ def setup(quiet: bool) -> None:
     """
     result = or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
-        click.echo("warming up: memory snapshot and matplotlib font cache…", err=True)
+        preload = ", ".join(warmup.default_preload()) or "no packages"
+        click.echo(f"warming up: font cache and memory snapshots ({preload})…", err=True)
     or_exit(lambda: asyncio.run(_warm_up(result)))
     if not quiet:
         names = result.available_packages()
@@ -43,10 +44,10 @@ def setup(quiet: bool) -> None:
 
 
 async def _warm_up(found: assets.Assets) -> None:
-    """Make the memory snapshot (on first start) and the font cache, once."""
-    async with Sandbox():
-        pass
-    await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300))
+    """Make the memory snapshots and the font cache, once (the preload snapshot
+    depends on the font cache, so that comes first)."""
+    await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300, preload=()))
+    await warmup.ensure_snapshot(found, warmup.default_preload())
 
 
 @main.command("exec")

@@ -20,6 +20,7 @@ its source. Nothing in this folder is ever writable by a sandbox.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -88,7 +89,7 @@ class Assets:
             out.update({name: wheel for name in imports if wheel})
         return out
 
-    @property
+    @functools.cached_property
     def lock(self) -> dict:
         return json.loads((self.core_dir / "pyodide-lock.json").read_text())
 
@@ -117,7 +118,7 @@ def setup(quiet: bool = False, packages: Iterable[str] = DEFAULT_PACKAGES) -> As
     with _progress(quiet) as progress, httpx.Client(follow_redirects=True, timeout=timeout) as http:
         if not (assets.core_dir / "pyodide-lock.json").is_file():
             _fetch_core(http, progress, assets)
-        wanted = _closure(assets.lock, packages)
+        wanted = closure(assets.lock, packages)
         missing = _fetch_packages(http, progress, assets, wanted)
         missing += _stage_wheels(http, progress, assets)
     lacking = [n for n in REQUIRED_PACKAGES if n in missing]
@@ -169,7 +170,7 @@ def _fetch_core(http: httpx.Client, progress: Progress, assets: Assets) -> None:
         os.replace(Path(tmp) / "package", assets.core_dir)
 
 
-def _closure(lock: dict, names: Iterable[str]) -> list[str]:
+def closure(lock: dict, names: Iterable[str]) -> list[str]:
     """The named lock packages and everything they depend on."""
     packages, seen, todo = lock["packages"], set(), list(names)
     while todo:

@@ -56,6 +56,19 @@ def deno_env(assets: Assets) -> dict[str, str]:
     }
 
 
+def boot_config(assets: Assets, memory_mb: int, snapshot: Path | None = None) -> dict:
+    """What a process needs to boot: the runtime, the memory cap, the snapshot to restore.
+    Everything else about a session comes later, with its "configure" request."""
+    config = {
+        "memoryMb": memory_mb,
+        "indexURL": f"{assets.core_dir}/",
+        "packageCacheDir": f"{assets.packages_dir}/",
+    }
+    if snapshot is not None:
+        config["snapshotPath"] = str(snapshot)
+    return config
+
+
 def _widen_pipes(proc: asyncio.subprocess.Process) -> None:
     """1 MiB pipes instead of 64 KiB: big files cross in far fewer system calls."""
     for stream in (proc.stdin, proc.stdout):
@@ -67,10 +80,18 @@ def _widen_pipes(proc: asyncio.subprocess.Process) -> None:
 
 
 class SandboxProcess:
-    """A running Deno sandbox: send requests, await replies, answer its calls."""
+    """A running Deno sandbox: send requests, await replies, answer its calls.
+
+    ``config`` is the boot configuration (`boot_config`); the handlers of the
+    sandbox's calls may be set later, by the session that takes the process.
+    """
 
     def __init__(
-        self, assets: Assets, config: dict, on_call: CallHandler, on_sync: SyncHandler | None = None
+        self,
+        assets: Assets,
+        config: dict,
+        on_call: CallHandler | None = None,
+        on_sync: SyncHandler | None = None,
     ):
         self.assets, self.config, self.on_call, self.on_sync = assets, config, on_call, on_sync
         self.tag = protocol.new_tag()
@@ -88,7 +109,7 @@ class SandboxProcess:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
-        """Spawn Deno, hand it the tag and config, wait until Python is ready."""
+        """Spawn Deno, hand it the tag and boot config, wait until Python is booted."""
         self.proc = await asyncio.create_subprocess_exec(
             *deno_command(self.assets), cwd=self.assets.root, env=deno_env(self.assets),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -176,6 +197,8 @@ class SandboxProcess:
 
     async def _answer_call(self, msg: dict, blob: bytes) -> None:
         try:
+            if self.on_call is None:
+                raise SandboxError("no session has configured this sandbox")
             reply, out = await self.on_call(str(msg.get("op")), str(msg.get("json")), blob)
         except Exception as exc:
             reply, out = {"error": f"{type(exc).__name__}: {exc}"}, b""

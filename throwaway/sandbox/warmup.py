@@ -1,28 +1,36 @@
 """Work done once per machine so that every sandbox starts faster.
 
-- A Pyodide memory snapshot taken after loading the interpreter and warming up
-  the pure-Python stdlib (no packages with C extensions: those break snapshots).
-  Restoring it replaces a cold `loadPyodide` (see bench/sandbox_bench.py).
+- Memory snapshots (runtime/snapshot.js): the interpreter after warming up the
+  pure-Python stdlib, and, for a set of packages (by default numpy, pandas,
+  matplotlib with its Agg backend and fonts, and PIL), after importing them.
+  Restoring one replaces a cold `loadPyodide` and the package imports, which
+  take seconds (see bench/snapshot_bench.py).
 - matplotlib's font cache, built once in a sandbox and copied into each new one,
   so the first figure of a session does not spend seconds scanning fonts.
 
-Both are derived from the verified runtime only (no user code runs), stored in
-the read-only asset folder, and keyed by the runtime's content, so a change to
-the runtime files makes new ones.
+All are derived from the verified runtime only (no user code runs), stored in
+the read-only asset folder, and keyed by everything they depend on: the
+runtime's files, each package's sha256 in the lock, the font cache, and the
+imports. A snapshot that fails to restore is not used again by this process;
+the sandbox starts from the plain one instead.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import functools
 import hashlib
 import logging
+import os
+import struct
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, write_atomic
-from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
+from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure, write_atomic
+from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config
 
-#: Where Pyodide's matplotlib keeps its font list (its wheel ships a stale one).
 log = logging.getLogger(__name__)
 _failed: set[Path] = set()
 
@@ -30,7 +38,42 @@ FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json"
 #: Where a new sandbox finds ours; runner.py copies it over after loading matplotlib.
 FONT_CACHE_STAGED = "/lib/throwaway/fontlist.json"
 
+#: The packages a sandbox gets already imported when its code needs any of them.
+#: ``$THROWAWAY_PRELOAD`` ("numpy,pandas" or "" for none) overrides.
+DEFAULT_PRELOAD = ("matplotlib", "numpy", "pandas", "pillow")
+#: What importing a package means for its snapshot (default: its top module).
+IMPORTS = {
+    "matplotlib": "import matplotlib, matplotlib.pyplot",
+    "pillow": "import PIL.Image",
+    "scipy": "import scipy.linalg, scipy.optimize, scipy.stats",
+    "scikit-learn": "import sklearn.linear_model, sklearn.model_selection",
+}
+#: Work done before the snapshot, so that the first real use is quick too.
+WARM_UP = {
+    "pandas": "import io, pandas\n"
+    "pandas.read_csv(io.StringIO('a,b\\n1,x\\n2,y')).groupby('b').sum()",
+    "matplotlib": "import io, matplotlib.pyplot as plt\n"
+    "fig, ax = plt.subplots(); ax.plot([1, 2], [1, 4]); ax.set_title('warm $x^2$')\n"
+    "fig.savefig(io.BytesIO(), format='png'); plt.close('all')",
+}
+#: Run right after a restore: a snapshot that restores wrong fails here, at boot.
+CHECKS = {
+    "numpy": "import numpy; assert numpy.add(1, 2) == 3",
+    "pandas": "import pandas; assert pandas.Series([1, 2]).sum() == 3",
+}
+HEADER = struct.Struct("<8sIQQ")
+HEAP_HEADROOM = 32 << 20
 
+
+def default_preload() -> tuple[str, ...]:
+    """The configured preload set (``$THROWAWAY_PRELOAD`` or DEFAULT_PRELOAD)."""
+    env = os.environ.get("THROWAWAY_PRELOAD")
+    if env is None:
+        return DEFAULT_PRELOAD
+    return tuple(sorted({name.strip() for name in env.split(",") if name.strip()}))
+
+
+@functools.cache
 def runtime_key() -> str:
     """Changes whenever the Deno-side runtime or Pyodide changes."""
     digest = hashlib.sha256(PYODIDE_VERSION.encode())
@@ -39,26 +82,85 @@ def runtime_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def snapshot_path(assets: Assets) -> Path:
-    return assets.root / "warm" / f"snapshot-{runtime_key()}.bin"
+def snapshot_path(assets: Assets, packages: Iterable[str] = ()) -> Path:
+    """Where the snapshot of this package set lives; its name is its key."""
+    packages = sorted(set(packages))
+    digest = hashlib.sha256(runtime_key().encode())
+    if packages:
+        lock = assets.lock["packages"]
+        for name in closure(assets.lock, packages):
+            digest.update(f"{name}={lock[name]['sha256']};".encode())
+        digest.update(_snapshot_code(assets, packages).encode())
+        fonts = font_cache_path(assets)
+        digest.update(fonts.read_bytes() if fonts.is_file() else b"")
+    return assets.root / "warm" / f"snapshot-{digest.hexdigest()[:16]}.bin"
 
 
 def font_cache_path(assets: Assets) -> Path:
     return assets.root / "warm" / "fontlist.json"  # depends on Pyodide's matplotlib only
 
 
-async def ensure_snapshot(assets: Assets, config: dict) -> Path | None:
-    """The memory snapshot, made now if missing; None if it cannot be made."""
-    path = snapshot_path(assets)
-    if path.is_file():
-        return path
+def heap_size(path: Path) -> int:
+    """Bytes of wasm memory a snapshot restores into (read from its header)."""
+    with path.open("rb") as f:
+        magic, _meta, heap, _files = HEADER.unpack(f.read(HEADER.size))
+    if magic != b"TWSNAP01":
+        raise ValueError(f"{path} is not a throwaway snapshot")
+    return heap
+
+
+def fits(path: Path, memory_mb: int) -> bool:
+    """Whether a sandbox capped at memory_mb can restore this snapshot and still work."""
+    return heap_size(path) + HEAP_HEADROOM <= memory_mb << 20
+
+
+def wanted(code: str, packages: Iterable[str], lock: dict) -> bool:
+    """Whether code imports a module of any of these packages."""
+    modules = {m for name in packages for m in lock.get(name, {}).get("imports", [])}
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        else:
+            continue
+        if any(name.split(".")[0] in modules for name in names):
+            return True
+    return False
+
+
+def mark_failed(path: Path, reason: str) -> None:
+    """Do not use this snapshot again in this process."""
+    _failed.add(path)
+    log.warning("the memory snapshot %s did not restore; starting without it: %s", path, reason)
+
+
+async def ensure_snapshot(assets: Assets, packages: Iterable[str] = ()) -> Path | None:
+    """The memory snapshot of this package set, made now if missing; None if it cannot be."""
+    packages = sorted(set(packages))
+    path = snapshot_path(assets, packages)
     if path in _failed:
         return None
-    process = SandboxProcess(assets, {**config, "makeSnapshot": True}, _no_calls)
+    if path.is_file():
+        return path
+    if packages:
+        log.warning("making a memory snapshot with %s (once per machine)", ", ".join(packages))
+    make = {
+        "packages": packages,
+        "imports": _snapshot_code(assets, packages),
+        "check": "\n".join(CHECKS[p] for p in packages if p in CHECKS),
+        "fontCache": str(font_cache_path(assets)) if font_cache_path(assets).is_file() else "",
+    }
+    config = {**boot_config(assets, memory_mb=2048), "makeSnapshot": make}
+    process = SandboxProcess(assets, config, _no_calls)
     try:
         await process.start()
     except Exception as exc:
-        log.warning("could not make a memory snapshot; starting cold: %s", exc)
+        log.warning("could not make a memory snapshot of %s: %s", packages or "Python", exc)
     finally:
         await process.close()
     if not process.snapshot:
@@ -83,8 +185,14 @@ async def ensure_font_cache(assets: Assets, sandbox_factory) -> Path | None:
     return path
 
 
+def _snapshot_code(assets: Assets, packages: list[str]) -> str:
+    lock = assets.lock["packages"]
+    imports = [IMPORTS.get(name) or f"import {lock[name]['imports'][0]}" for name in packages]
+    return "\n".join([*imports, *(WARM_UP[name] for name in packages if name in WARM_UP)])
+
+
 def _drop_unused_snapshots(folder: Path) -> None:
-    """Snapshots of other runtime versions, unused for a week, go."""
+    """Snapshots unused for a week (other runtime versions or package sets) go."""
     for old in folder.glob("snapshot-*.bin"):
         if time.time() - old.stat().st_atime > 7 * 86400:
             old.unlink(missing_ok=True)

@@ -111,6 +111,8 @@ function onWorkerMessage(msg) {
     send({ event: "ready" });
     for (const frame of waiting) forward(frame);
     waiting = [];
+  } else if (msg.type === "failed" && !ready) {
+    Deno.exit(3); // the worker wrote why to stderr, which the host keeps
   } else if (msg.type === "snapshot" && init.config.makeSnapshot) {
     send({ event: "snapshot" }, msg.blob);
   } else if (msg.type === "started" && req?.type === "run" && !req.timer) {

@@ -110,6 +110,8 @@ def setup(limit: int, memory_mb: int, import_map_json: str, wheels_json: str) ->
     os.makedirs(WORKSPACE, exist_ok=True)
     os.chdir(WORKSPACE)
     os.environ["MPLBACKEND"] = "module://_throwaway_backend"
+    if "matplotlib.pyplot" in sys.modules:  # imported in the memory snapshot (with Agg)
+        sys.modules["matplotlib.pyplot"].switch_backend("module://_throwaway_backend")
     signal.signal(signal.SIGINT, _on_interrupt)
     import builtins
 

@@ -10,21 +10,31 @@
 import { loadPyodide } from "npm:pyodide@0.27.7";
 import { createHostFS } from "./hostfs.js";
 import { createSyncBridge } from "./syncbridge.js";
+import {
+  compileSideModules, makeSnapshot, readSnapshot, recordSideModules, restorePackages,
+} from "./snapshot.js";
 
 // Hygiene: stray console output must not land on the protocol's stdout.
 for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
 
-let pyodide, runner;
+const FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json";
+let pyodide, runner, bridge;
 let queue = Promise.resolve();
 const pendingCalls = new Map();
 let nextCallId = 1;
 
 self.onmessage = (event) => {
   const msg = event.data;
-  if (msg.type === "init") queue = queue.then(() => init(msg.config));
+  if (msg.type === "init") queue = queue.then(() => boot(msg.config)).catch(fail);
   else if (msg.type === "reply") settleCall(msg);
   else queue = queue.then(() => handle(msg));
 };
+
+// A boot that fails ends the worker; the host then starts from a plainer snapshot.
+function fail(err) {
+  console.error(`boot failed: ${err?.stack ?? err}`);
+  self.postMessage({ type: "failed" });
+}
 
 function clampMemory(megabytes) {
   const Native = WebAssembly.Memory;
@@ -36,16 +46,24 @@ function clampMemory(megabytes) {
   WebAssembly.Memory = Clamped;
 }
 
-// Imported before a memory snapshot is taken: pure-Python stdlib only (no JS
-// references, no C-extension packages; see PYODIDE-NOTES.md).
+// Imported before a memory snapshot is taken: pure-Python stdlib (see PYODIDE-NOTES.md).
 const WARMUP = `import ast, asyncio, collections, csv, dataclasses, datetime, decimal, email.parser, \
 fractions, functools, importlib.metadata, io, itertools, json, math, os, pathlib, random, re, \
 signal, statistics, sys, textwrap, traceback, typing, zipfile, pyodide.code, pyodide.ffi
 from pyodide.code import find_imports
 find_imports("import os")
 exec(compile(ast.parse("x = 1"), "<code>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT), {})`;
+// Run after every restore: what a snapshot must not share between sandboxes.
+const AFTER_RESTORE = `import gc, random, sys
+gc.enable()
+random.seed()
+if "numpy" in sys.modules:
+    sys.modules["numpy"].random.seed()`;
 
-async function init(config) {
+// Boot: the interpreter alone (from a snapshot when there is one). The session's
+// own set-up (mounts, modules, limits) comes later with "configure", so a booted
+// process can wait in a pool until a session takes it.
+async function boot(config) {
   clampMemory(config.memoryMb);
   const options = {
     indexURL: config.indexURL,
@@ -53,26 +71,51 @@ async function init(config) {
     stdout: (line) => console.error(line),
     stderr: (line) => console.error(line),
   };
-  if (config.makeSnapshot) options._makeSnapshot = true;
-  else if (config.snapshotPath) options._loadSnapshot = Deno.readFileSync(config.snapshotPath);
+  if (config.makeSnapshot) return await makeSnapshotFile(options, config.makeSnapshot);
+  const snapshot = config.snapshotPath ? readSnapshot(config.snapshotPath) : null;
+  const compiling = snapshot && compileSideModules(snapshot);
+  if (snapshot) options._loadSnapshot = snapshot.heap;
   pyodide = await loadPyodide(options);
-  delete options._loadSnapshot; // Pyodide keeps its options: let the 20 MB snapshot go
-  if (config.makeSnapshot) {
-    pyodide.runPython(WARMUP);
-    const snapshot = pyodide.makeMemorySnapshot();
-    self.postMessage({ type: "snapshot", blob: snapshot }, [snapshot.buffer]);
-    return;
-  }
-  for (const [path, source] of Object.entries(config.files ?? {})) {
-    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
-    pyodide.FS.writeFile(path, Deno.readFileSync(source));
+  delete options._loadSnapshot; // Pyodide keeps its options: let the heap bytes go
+  if (snapshot) {
+    snapshot.heap = null;
+    await restorePackages(pyodide, snapshot, compiling);
+    pyodide.runPython(AFTER_RESTORE);
+    if (snapshot.meta.check) pyodide.runPython(snapshot.meta.check);
   }
   pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
-  const bridge = createSyncBridge({
+  bridge = createSyncBridge({
     buffer: config.syncBuffer,
     interrupt: new Uint8Array(config.interruptBuffer),
     post: (msg) => self.postMessage(msg, msg.blob ? [msg.blob.buffer] : []),
   });
+  self.postMessage({ type: "ready" });
+}
+
+// A snapshot with `packages` loaded and `imports` run (Agg backend, prebuilt fonts).
+async function makeSnapshotFile(options, { packages, imports, check, fontCache }) {
+  pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
+  pyodide.runPython(WARMUP);
+  let recorder = null;
+  if (packages.length) {
+    recorder = recordSideModules(pyodide);
+    await pyodide.loadPackage(packages, { messageCallback() {} });
+    if (fontCache && packages.includes("matplotlib")) {
+      pyodide.FS.writeFile(FONT_CACHE, Deno.readFileSync(fontCache));
+    }
+    pyodide.runPython("import os; os.environ['MPLBACKEND'] = 'agg'");
+    pyodide.runPython(imports);
+  }
+  const file = makeSnapshot(pyodide, recorder, check);
+  self.postMessage({ type: "snapshot", blob: file }, [file.buffer]);
+}
+
+// Configure: the session's files, mounts, modules and limits, before its first run.
+function configure(config) {
+  for (const [path, source] of Object.entries(config.files ?? {})) {
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, Deno.readFileSync(source));
+  }
   mountAll(config, bridge);
   pyodide.registerJsModule("_throwaway_host", {
     call: hostCall,
@@ -88,7 +131,7 @@ async function init(config) {
   runner = pyodide.pyimport("_throwaway_runner");
   runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap),
     JSON.stringify(config.wheels));
-  self.postMessage({ type: "ready" });
+  return {};
 }
 
 function mountAll(config, bridge) {
@@ -149,6 +192,9 @@ function fsError(err) {
 }
 
 const OPS = {
+  configure(msg) {
+    return configure(msg.config);
+  },
   async run(msg) {
     const packages = runner.prepare(msg.code);
     if (packages) {
