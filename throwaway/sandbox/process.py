@@ -22,6 +22,12 @@ from throwaway.sandbox import protocol
 from throwaway.sandbox.assets import Assets
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
+#: Python modules of the runtime, written into every sandbox: file name -> module name.
+RUNTIME_MODULES = {
+    "runner.py": "_throwaway_runner",
+    "backend.py": "_throwaway_backend",
+    "micropip.py": "micropip",
+}
 STARTUP_TIMEOUT = 120.0
 STDERR_KEEP = 16_384
 PIPE_SIZE = 1 << 20
@@ -54,6 +60,11 @@ def deno_env(assets: Assets) -> dict[str, str]:
         "NO_COLOR": "1",
         "DENO_NO_UPDATE_CHECK": "1",
     }
+
+
+def runtime_modules() -> dict[str, str]:
+    """module name -> source of the runtime's Python modules."""
+    return {module: (RUNTIME_DIR / name).read_text() for name, module in RUNTIME_MODULES.items()}
 
 
 def boot_config(assets: Assets, memory_mb: int, snapshot: Path | None = None) -> dict:

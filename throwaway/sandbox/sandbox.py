@@ -23,7 +23,7 @@ from throwaway.errors import SandboxError, SandboxFileError
 from throwaway.sandbox import pypi, warmpool, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.functions import HostFunction, HostFunctions
-from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config
+from throwaway.sandbox.process import SandboxProcess, boot_config, runtime_modules
 from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
 from throwaway.sandbox.workspace import WorkspaceMirror, pack, unpack
@@ -37,12 +37,6 @@ HOST_GRACE = 1.6
 #: Seconds a run may wait for the interpreter to be ready and its packages loaded.
 STARTUP_TIMEOUT = 120.0
 LOST = "variables are lost, and /workspace is back to how it was before this run"
-#: Modules written into the sandbox at start: file name -> module name.
-MODULES = {
-    "runner.py": "_throwaway_runner",
-    "backend.py": "_throwaway_backend",
-    "micropip.py": "micropip",
-}
 
 
 class Sandbox:
@@ -120,6 +114,17 @@ class Sandbox:
             self._process.on_call, self._process.on_sync = self._on_call, self._on_sync
             await self._request({"type": "configure", "config": self._config()})
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The Deno process's id while it runs (a restart gives a new one)."""
+        process = self._process
+        return process.proc.pid if process is not None and process.alive else None
+
+    @property
+    def snapshot_file(self) -> str | None:
+        """The memory snapshot the current interpreter was restored from, if any."""
+        return self._process.config.get("snapshotPath") if self._process else None
 
     async def _boot(self) -> SandboxProcess:
         """A booted process: from the warm pool when one fits, else started now, from the
@@ -221,10 +226,7 @@ class Sandbox:
             "memoryMb": self.memory_mb,
             "outputLimit": self.output_limit,
             "importMap": import_map,
-            "modules": {
-                **{mod: (RUNTIME_DIR / f).read_text() for f, mod in MODULES.items()},
-                **self.functions.module_sources(),
-            },
+            "modules": {**runtime_modules(), **self.functions.module_sources()},
         }
 
     # ---- running code ------------------------------------------------------

@@ -70,6 +70,10 @@ class WarmPool:
                 return process
         return None
 
+    def pids(self) -> set[int]:
+        """Process ids of the booted processes waiting for a session."""
+        return {p.proc.pid for p in self._ready if p.alive}
+
     async def wait_full(self) -> None:
         """Wait until `size` processes are booted."""
         while len(self._ready) < self.size:

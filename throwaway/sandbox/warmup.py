@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure, write_atomic
-from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config
+from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config, runtime_modules
 
 log = logging.getLogger(__name__)
 _failed: set[Path] = set()
@@ -154,6 +154,7 @@ async def ensure_snapshot(assets: Assets, packages: Iterable[str] = ()) -> Path 
         "imports": _snapshot_code(assets, packages),
         "check": "\n".join(CHECKS[p] for p in packages if p in CHECKS),
         "fontCache": str(font_cache_path(assets)) if font_cache_path(assets).is_file() else "",
+        "modules": runtime_modules(),
     }
     config = {**boot_config(assets, memory_mb=2048), "makeSnapshot": make}
     process = SandboxProcess(assets, config, _no_calls)

@@ -17,7 +17,6 @@ import sys
 import traceback
 import zipfile
 
-import pyodide_js
 from pyodide.code import find_imports
 
 WORKSPACE = "/workspace"
@@ -199,6 +198,8 @@ async def run_pending():
 
 async def load(packages: list[str]) -> None:
     """Load bundled packages; put the prebuilt matplotlib font cache in place."""
+    import pyodide_js  # not at the top: a JS reference cannot be in a memory snapshot
+
     await pyodide_js.loadPackage(packages, messageCallback=lambda m: None)
     if "matplotlib" in packages and os.path.exists(FONT_CACHE):
         shutil.copyfile(FONT_CACHE, f"{SITE_PACKAGES}/matplotlib/fontlist.json")

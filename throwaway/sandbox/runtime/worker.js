@@ -93,9 +93,11 @@ async function boot(config) {
 }
 
 // A snapshot with `packages` loaded and `imports` run (Agg backend, prebuilt fonts).
-async function makeSnapshotFile(options, { packages, imports, check, fontCache }) {
+async function makeSnapshotFile(options, { packages, imports, check, fontCache, modules }) {
   pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
   pyodide.runPython(WARMUP);
+  installModules(modules);
+  pyodide.runPython("import _throwaway_runner");
   let recorder = null;
   if (packages.length) {
     recorder = recordSideModules(pyodide);
@@ -105,9 +107,24 @@ async function makeSnapshotFile(options, { packages, imports, check, fontCache }
     }
     pyodide.runPython("import os; os.environ['MPLBACKEND'] = 'agg'");
     pyodide.runPython(imports);
+    if (packages.includes("matplotlib")) pyodide.runPython("import _throwaway_backend");
   }
   const file = makeSnapshot(pyodide, recorder, check);
   self.postMessage({ type: "snapshot", blob: file }, [file.buffer]);
+}
+
+// Python modules of ours (and host functions') in /lib/throwaway, first on sys.path.
+function installModules(modules) {
+  pyodide.FS.mkdirTree("/lib/throwaway");
+  for (const [name, source] of Object.entries(modules)) {
+    const path = `/lib/throwaway/${name.replaceAll(".", "/")}.py`; // tools.github -> tools/github.py
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, source);
+  }
+  // no importlib.invalidate_caches() (~0.2 s): the folder's new mtime refreshes its finder
+  pyodide.runPython(`import sys
+if "/lib/throwaway" not in sys.path:
+    sys.path.insert(0, "/lib/throwaway")`);
 }
 
 // Configure: the session's files, mounts, modules and limits, before its first run.
@@ -121,14 +138,8 @@ function configure(config) {
     call: hostCall,
     call_sync: (json, timeoutMs) => callSync(bridge, json, timeoutMs),
   });
-  pyodide.FS.mkdirTree("/lib/throwaway");
-  for (const [name, source] of Object.entries(config.modules)) {
-    const path = `/lib/throwaway/${name.replaceAll(".", "/")}.py`; // tools.github -> tools/github.py
-    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
-    pyodide.FS.writeFile(path, source);
-  }
-  pyodide.runPython("import sys; sys.path.insert(0, '/lib/throwaway')");
-  runner = pyodide.pyimport("_throwaway_runner");
+  installModules(config.modules);
+  runner = pyodide.pyimport("_throwaway_runner"); // already imported when from a snapshot
   runner.setup(config.outputLimit, config.memoryMb, JSON.stringify(config.importMap),
     JSON.stringify(config.wheels));
   return {};
