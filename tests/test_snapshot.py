@@ -177,14 +177,28 @@ def test_a_file_that_is_not_a_snapshot_is_refused(tmp_path):
         warmup.heap_size(path)
 
 
-def test_wanted_reads_the_imports_of_the_code():
+def test_the_preload_set_is_chosen_by_what_the_code_imports():
     lock = find_assets().lock["packages"]
-    assert warmup.wanted("import pandas as pd", PRELOAD, lock)
-    assert warmup.wanted("from PIL import Image", PRELOAD, lock)
-    assert warmup.wanted("def f():\n    import matplotlib.pyplot as plt", PRELOAD, lock)
-    assert not warmup.wanted("import json\nprint('import pandas')", PRELOAD, lock)
-    assert not warmup.wanted("from . import numpy", PRELOAD, lock)
-    assert not warmup.wanted("import pandas as", PRELOAD, lock)  # not Python: no guess
+    science = warmup.SCIENCE_PRELOAD
+    assert warmup.preload_for("import pandas as pd", lock) == PRELOAD
+    assert warmup.preload_for("from PIL import Image", lock) == PRELOAD
+    assert warmup.preload_for("def f():\n    import matplotlib.pyplot as plt", lock) == PRELOAD
+    assert warmup.preload_for("import numpy\nfrom sklearn import svm", lock) == science
+    assert warmup.preload_for("import scipy.stats", lock) == science
+    assert warmup.preload_for("import json\nprint('import pandas')", lock) is None
+    assert warmup.preload_for("import pyarrow", lock) is None  # in no preload set
+    assert warmup.preload_for("from . import numpy", lock) is None
+    assert warmup.preload_for("import pandas as", lock) is None  # not Python: no guess
+
+
+def test_the_preload_sets_can_be_configured(monkeypatch):
+    lock = find_assets().lock["packages"]
+    monkeypatch.setenv("THROWAWAY_PRELOAD", "pandas, numpy")
+    assert warmup.preload_sets() == (("numpy", "pandas"),)
+    assert warmup.preload_for("import matplotlib, pandas", lock) == ("numpy", "pandas")
+    monkeypatch.setenv("THROWAWAY_PRELOAD", "")
+    assert warmup.preload_sets() == () and warmup.default_preload() == ()
+    assert warmup.preload_for("import pandas", lock) is None
 
 
 async def test_by_default_the_packages_come_only_for_code_that_imports_them(
@@ -205,6 +219,14 @@ async def test_by_default_the_packages_come_only_for_code_that_imports_them(
     assert result.error is None and not result.restarted
     assert result.result == "(6, 'from the mount')"
     assert sb.packages == PRELOAD and sb.pid != first
+    science = await fresh_sandbox(timeout=60)
+    code = (
+        "from sklearn.linear_model import LinearRegression\n"
+        "round(float(LinearRegression().fit([[0], [1]], [1, 3]).coef_[0]), 6)"
+    )
+    result = await science.run(code)
+    assert result.error is None and result.result == "2.0"
+    assert science.packages == warmup.SCIENCE_PRELOAD
     later = await fresh_sandbox()
     await later.run("x = 1")
     assert (await later.run("import numpy; x + int(numpy.ones(2).sum())")).result == "3"
@@ -232,3 +254,13 @@ async def test_a_warm_pool_hands_booted_processes_to_new_sandboxes(fresh_sandbox
         assert other.pid not in pool.pids() and len(pool.pids()) == 1
     finally:
         await warmpool.stop_warm()
+
+
+async def test_start_for_known_code_boots_straight_into_its_preload_set(fresh_sandbox):
+    sb = await fresh_sandbox()
+    await sb.close()
+    await sb.start(for_code="import pandas as pd\npd.__name__")
+    booted = sb.pid
+    assert sb.packages == PRELOAD
+    result = await sb.run("import pandas as pd\npd.__name__")
+    assert result.result == "'pandas'" and sb.pid == booted  # no second boot

@@ -6,7 +6,7 @@ import anyio
 import click
 
 from throwaway.cli.base import main, or_exit
-from throwaway.cli.options import limit_options, mount_option, providers
+from throwaway.cli.options import limit_options, mount_option, providers, warm_option
 from throwaway.sandbox import assets
 
 
@@ -28,7 +28,10 @@ from throwaway.sandbox import assets
     show_default=True,
     help="HTTP: sandboxes open at once (each is a process); more sessions are refused.",
 )
-def mcp_(port: int | None, timeout: float, memory_mb: int, mounts, max_sessions: int) -> None:
+@warm_option
+def mcp_(
+    port: int | None, timeout: float, memory_mb: int, mounts, max_sessions: int, warm: int
+) -> None:
     """Serve the sandbox to MCP clients (Claude Desktop, IDEs, agent frameworks).
 
     \b
@@ -54,8 +57,9 @@ def mcp_(port: int | None, timeout: float, memory_mb: int, mounts, max_sessions:
     from throwaway.mcp.server import ServerSettings, ThrowawayMCP, listen  # loads the MCP SDK
 
     settings = ServerSettings(
-        timeout=timeout, memory_mb=memory_mb, mounts=providers(mounts), max_sandboxes=max_sessions
-    )
+        timeout=timeout, memory_mb=memory_mb, mounts=providers(mounts),
+        max_sandboxes=max_sessions, warm=warm,
+    )  # fmt: skip
     or_exit(lambda: assets.ensure_assets(quiet=True))  # fetch once now, not in the first call
     server = ThrowawayMCP(settings, single_client=port is None)
     if port is None:

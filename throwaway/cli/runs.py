@@ -14,10 +14,17 @@ import click
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
-from throwaway.cli.options import ask_on_terminal, limit_options, mcp_options, mount_option
+from throwaway.cli.options import (
+    ask_on_terminal,
+    limit_options,
+    mcp_options,
+    mount_option,
+    warm_option,
+)
 from throwaway.cli.render import EventPrinter, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.mcp.tools import ServerSpec
+from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
 
 LEASE = click.option(
@@ -130,11 +137,12 @@ def finish(record: RunRecord, as_json: bool) -> None:
     help="Runs to work on at once.",
 )
 @LEASE
-def worker(concurrency: int, lease_seconds: int) -> None:
+@warm_option
+def worker(concurrency: int, lease_seconds: int, warm: int) -> None:
     """Work on queued runs, and on runs whose worker died, until Ctrl-C."""
 
     async def serve() -> None:
-        async with await Durable.open() as durable:
+        async with await Durable.open() as durable, warm_sandboxes(warm):
             click.secho(f"worker on {durable.queue}: waiting for runs (Ctrl-C stops)", err=True)
             handler = make_handler(durable, EventPrinter(None, quiet=False))
             await durable.work(handler, concurrency=concurrency, lease_seconds=lease_seconds)

@@ -34,8 +34,7 @@ def setup(quiet: bool) -> None:
     """
     result = or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
-        preload = ", ".join(warmup.default_preload()) or "no packages"
-        click.echo(f"warming up: font cache and memory snapshots ({preload})…", err=True)
+        click.echo("warming up: font cache and memory snapshots…", err=True)
     or_exit(lambda: asyncio.run(_warm_up(result)))
     if not quiet:
         names = result.available_packages()
@@ -47,7 +46,8 @@ async def _warm_up(found: assets.Assets) -> None:
     """Make the memory snapshots and the font cache, once (the preload snapshot
     depends on the font cache, so that comes first)."""
     await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300, preload=()))
-    await warmup.ensure_snapshot(found, warmup.default_preload())
+    for packages in warmup.preload_sets():
+        await warmup.ensure_snapshot(found, packages)
 
 
 @main.command("exec")
@@ -84,8 +84,13 @@ def exec_(file, timeout, memory_mb, out_dir, mounts, mcp, mcp_config, tool_polic
 
 
 async def _run_once(servers: McpServers, limits: dict, code: str) -> ExecResult:
-    async with servers, Sandbox(**limits, functions=servers.functions()) as sandbox:
-        return await sandbox.run(code)
+    async with servers:
+        sandbox = Sandbox(**limits, functions=servers.functions())
+        try:
+            await sandbox.start(for_code=code)  # with pandas & co. imported if the code needs them
+            return await sandbox.run(code)
+        finally:
+            await sandbox.close()
 
 
 def _show(result: ExecResult, out_dir: Path | None) -> None:

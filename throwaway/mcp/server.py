@@ -52,6 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from throwaway.errors import ThrowawayError
 from throwaway.sandbox.result import ExecResult
 from throwaway.sandbox.sandbox import Sandbox
+from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.vfs.provider import MountProvider
 
 SESSION_HEADER = "mcp-session-id"
@@ -78,6 +79,7 @@ class ServerSettings:
     mounts: Mapping[str, MountProvider] = field(default_factory=dict)
     idle_timeout: float = 30 * 60  # HTTP only: close a sandbox unused for this long
     max_sandboxes: int = 32  # each is a Deno process with its own interpreter
+    warm: int = 0  # booted sandboxes kept ready for new sessions (throwaway.sandbox.warmpool)
 
     def new_sandbox(self) -> Sandbox:
         return Sandbox(timeout=self.timeout, memory_mb=self.memory_mb, mounts=dict(self.mounts))
@@ -283,7 +285,8 @@ class ThrowawayMCP:
     @asynccontextmanager
     async def _lifespan(self, _server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
         """Closes idle sandboxes while serving HTTP, and every sandbox at shutdown."""
-        async with anyio.create_task_group() as tasks:
+        warm = warm_sandboxes(self.settings.warm, memory_mb=self.settings.memory_mb)
+        async with warm, anyio.create_task_group() as tasks:
             if not self.single_client:
                 tasks.start_soon(self._close_idle_forever)
             try:

@@ -62,9 +62,10 @@ class Sandbox:
             (made once per machine) instead of loading Pyodide cold.
         preload: packages to have imported before the first run, restored from
             a memory snapshot of them (made once per machine and set): milliseconds
-            instead of seconds per import. None (the default) means the default
-            set (numpy, pandas, matplotlib, PIL; ``$THROWAWAY_PRELOAD``), taken
-            only if the first run's code imports one of them; ``()`` means none.
+            instead of seconds per import. None (the default): if the first run's
+            code imports any of numpy, pandas, matplotlib, PIL (or scipy,
+            scikit-learn), the smallest preload set that has them
+            (`warmup.preload_sets`, ``$THROWAWAY_PRELOAD``); ``()``: none.
             A snapshot that does not fit ``memory_mb`` or fails to restore is
             skipped: the packages are then imported the ordinary way.
     """
@@ -97,19 +98,25 @@ class Sandbox:
         self._process: SandboxProcess | None = None
         self._assets: Assets | None = None
         self._lock = asyncio.Lock()
-        self._auto = preload is None  # take the preload set only when code asks for it
-        self._preload = tuple(sorted(set(warmup.default_preload() if preload is None else preload)))
-        self._with_packages = not self._auto
+        self._auto = preload is None  # choose a preload set by what the first run imports
+        self._target = () if preload is None else tuple(sorted(set(preload)))  # for the next boot
         self.packages: tuple[str, ...] = ()  # imported at boot in the current process
         self._installed = False
 
     # ---- lifecycle ---------------------------------------------------------
 
-    async def start(self) -> Sandbox:
-        """Start the Deno process and wait until Python is ready (idempotent)."""
+    async def start(self, *, for_code: str | None = None) -> Sandbox:
+        """Start the Deno process and wait until Python is ready (idempotent).
+
+        ``for_code``: the code of the first run, if known; with the default
+        ``preload``, the sandbox then boots straight into the preload set when
+        that code imports from it (``throwaway exec`` does this).
+        """
         if self._process is None or not self._process.alive:
             if self._assets is None:
                 self._assets = await asyncio.to_thread(ensure_assets, True)
+            if for_code and self._auto:
+                self._target = self._preload_for(for_code) or ()
             self._process = await self._boot()
             self._process.on_call, self._process.on_sync = self._on_call, self._on_sync
             await self._request({"type": "configure", "config": self._config()})
@@ -131,8 +138,7 @@ class Sandbox:
         snapshot of the wanted packages, falling back to the plain snapshot."""
         if process := self._from_pool():
             return process
-        wanted = self._preload if self._with_packages else ()
-        for packages in dict.fromkeys((wanted, ())):
+        for packages in dict.fromkeys((self._target, ())):
             path = await self._snapshot_for(packages)
             if packages and path is None:
                 continue
@@ -152,7 +158,8 @@ class Sandbox:
         pool = warmpool.current()
         if pool is None or not self.snapshot or pool.key is None:
             return None
-        fits = pool.packages == self._preload or (not self._with_packages and not pool.packages)
+        # before any code, an automatic sandbox takes whatever preload set the pool has
+        fits = pool.packages == self._target or (self._auto and not self._target)
         process = pool.take(pool.key) if fits and pool.memory_mb == self.memory_mb else None
         if process is not None:
             self.packages = pool.packages
@@ -169,14 +176,18 @@ class Sandbox:
             return None
         return path
 
+    def _preload_for(self, code: str) -> tuple[str, ...] | None:
+        return warmup.preload_for(code, self._assets.lock["packages"])
+
     async def _take_packages(self, code: str) -> None:
-        """Before the first run, move to a process with the preload set if the code needs it
+        """Before the first run, move to a process with a preload set if the code needs one
         (the workspace comes along; nothing else has happened in the interpreter yet)."""
-        if self._with_packages or self._runs or self._installed or not self.snapshot:
+        if not self._auto or self._runs or self._installed or not self.snapshot:
             return
-        if not warmup.wanted(code, self._preload, self._assets.lock["packages"]):
+        wanted = self._preload_for(code)
+        if wanted is None or set(wanted) <= set(self.packages):
             return
-        self._with_packages = True
+        self._target = wanted
         await self._process.close()
         self._process = None
         await self.start()

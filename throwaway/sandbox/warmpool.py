@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from throwaway.sandbox import warmup
@@ -136,3 +136,19 @@ async def stop_warm() -> None:
 def current() -> WarmPool | None:
     """The process-wide pool, if `keep_warm` started one."""
     return _pool
+
+
+@contextlib.asynccontextmanager
+async def warm_sandboxes(size: int, **pool_options) -> AsyncIterator[WarmPool | None]:
+    """`keep_warm(size)` for the duration of a block (none for size 0); a pool that
+    cannot start is logged and the block goes on without one."""
+    if size:
+        try:
+            await keep_warm(size, **pool_options)
+        except Exception as exc:
+            log.warning("no warm sandboxes: %s", exc)
+    try:
+        yield current()
+    finally:
+        if size:
+            await stop_warm()
