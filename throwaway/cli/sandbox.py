@@ -18,7 +18,7 @@ from throwaway.cli.options import (
     providers,
 )
 from throwaway.mcp.tools import McpServers
-from throwaway.sandbox import assets, warmup
+from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 
@@ -43,9 +43,10 @@ def setup(quiet: bool) -> None:
 
 
 async def _warm_up(found: assets.Assets) -> None:
-    """Make the memory snapshots and the font cache, once (the preload snapshot
-    depends on the font cache, so that comes first)."""
+    """Make the font cache, the compiled package files and the memory snapshots, once
+    (the snapshots are made from the other two, so they come last)."""
     await warmup.ensure_font_cache(found, lambda: Sandbox(timeout=300, preload=()))
+    await bytecode.ensure_compiled(found, lambda: Sandbox(preload=(), memory_mb=2048))
     for packages in warmup.preload_sets():
         await warmup.ensure_snapshot(found, packages)
 

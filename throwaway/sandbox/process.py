@@ -18,7 +18,7 @@ from pathlib import Path
 import deno
 
 from throwaway.errors import SandboxError
-from throwaway.sandbox import protocol
+from throwaway.sandbox import bytecode, protocol
 from throwaway.sandbox.assets import Assets
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
@@ -73,7 +73,7 @@ def boot_config(assets: Assets, memory_mb: int, snapshot: Path | None = None) ->
     config = {
         "memoryMb": memory_mb,
         "indexURL": f"{assets.core_dir}/",
-        "packageCacheDir": f"{assets.packages_dir}/",
+        "packageCacheDir": f"{bytecode.package_dir(assets)}/",
     }
     if snapshot is not None:
         config["snapshotPath"] = str(snapshot)

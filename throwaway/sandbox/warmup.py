@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from throwaway.sandbox import bytecode
 from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure, write_atomic
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config, runtime_modules
 
@@ -117,6 +118,7 @@ def snapshot_path(assets: Assets, packages: Iterable[str] = ()) -> Path:
         digest.update(_snapshot_code(assets, packages).encode())
         fonts = font_cache_path(assets)
         digest.update(fonts.read_bytes() if fonts.is_file() else b"")
+        digest.update(bytecode.package_dir(assets).name.encode())  # with .pyc files or not
     return assets.root / "warm" / f"snapshot-{digest.hexdigest()[:16]}.bin"
 
 
