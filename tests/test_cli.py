@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -114,3 +118,22 @@ def test_no_image_folder_is_made_without_images(tmp_path):
     r = exec_("--out", str(out), "-", input="print('no pictures')\n")
     assert r.exit_code == 0, r.output
     assert not out.exists()
+
+
+#: A fresh interpreter runs `exec` of pandas code, then lists the heavy stacks it loaded.
+EXEC_PANDAS = """
+import sys
+from click.testing import CliRunner
+from throwaway.cli import main
+code = "import pandas, sys\\n[m for m in ('matplotlib.pyplot', 'pandas') if m in sys.modules]"
+print(CliRunner().invoke(main, ["exec", "-"], input=code).output.strip())
+print(sorted({m.split(".")[0] for m in sys.modules} & {"mcp", "pydantic_ai", "psycopg"}))
+"""
+
+
+def test_exec_of_pandas_code_boots_with_pandas_imported_and_loads_no_agent_or_mcp_stack():
+    run = [sys.executable, "-c", EXEC_PANDAS]
+    out = subprocess.run(run, capture_output=True, text=True, env=os.environ, timeout=300)
+    assert out.returncode == 0, out.stderr
+    # matplotlib came along with pandas: the sandbox booted from the preload snapshot
+    assert out.stdout.splitlines() == ["['matplotlib.pyplot', 'pandas']", "[]"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import ClassVar
 
 import click
 
@@ -11,7 +13,27 @@ from throwaway.errors import ThrowawayError
 EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands' modules are imported only when a command is used, so
+    that `throwaway exec` does not pay for importing the agent and MCP stacks."""
+
+    #: command name -> module that defines it (with ``@main.command``)
+    LAZY: ClassVar[dict[str, str]] = {
+        "db": "db", "demo": "demo", "mcp": "mcp", "run": "runs", "worker": "runs",
+        "runs": "runs", "show": "runs", "resume": "runs", "cancel": "runs",
+        "artifacts": "runs", "setup": "sandbox", "exec": "sandbox",
+    }  # fmt: skip
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.LAZY:
+            importlib.import_module(f"throwaway.cli.{self.LAZY[name]}")
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="throwaway")
 def main() -> None:
     """An agent that solves tasks by writing throwaway Python, run in a sandbox

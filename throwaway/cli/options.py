@@ -8,7 +8,6 @@ import sys
 
 import click
 
-from throwaway.mcp.tools import McpError, ServerSpec, load_config
 from throwaway.vfs.spec import parse_mount
 
 POLICIES = ("allow", "deny", "ask")
@@ -64,16 +63,24 @@ def providers(mounts: list[str]) -> dict:
     return dict(parse_mount(m) for m in mounts)
 
 
-def _servers(ctx, param, values: tuple[str, ...]) -> list[ServerSpec]:
+def _servers(ctx, param, values: tuple[str, ...]) -> list:
+    if not values:
+        return []
+    from throwaway.mcp.tools import ServerSpec  # the MCP SDK loads only when it is used
+
     try:
         return [ServerSpec.parse(v) for v in values]
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
-def _config(ctx, param, value: str | None) -> list[ServerSpec]:
+def _config(ctx, param, value: str | None) -> list:
+    if not value:
+        return []
+    from throwaway.mcp.tools import McpError, load_config
+
     try:
-        return load_config(value) if value else []
+        return load_config(value)
     except (McpError, ValueError) as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,6 @@ from throwaway.cli.options import (
     mount_option,
     providers,
 )
-from throwaway.mcp.tools import McpServers
 from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
@@ -77,16 +77,20 @@ def exec_(file, timeout, memory_mb, out_dir, mounts, mcp, mcp_config, tool_polic
       throwaway exec --mount data=./data --mount out=./out:rw report.py
     """  # fmt: skip
     code = file.read()
-    servers = McpServers([*mcp, *mcp_config], policy=tool_policy, approve=ask_on_terminal)
+    servers = None
+    if mcp or mcp_config:
+        from throwaway.mcp.tools import McpServers  # the MCP SDK loads only when it is used
+
+        servers = McpServers([*mcp, *mcp_config], policy=tool_policy, approve=ask_on_terminal)
     limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": providers(mounts)}
     result = or_exit(lambda: asyncio.run(_run_once(servers, limits, code)))
     _show(result, out_dir)
     sys.exit(_exit_status(result))
 
 
-async def _run_once(servers: McpServers, limits: dict, code: str) -> ExecResult:
-    async with servers:
-        sandbox = Sandbox(**limits, functions=servers.functions())
+async def _run_once(servers, limits: dict, code: str) -> ExecResult:
+    async with servers or contextlib.nullcontext():
+        sandbox = Sandbox(**limits, functions=servers.functions() if servers else None)
         try:
             await sandbox.start(for_code=code)  # with pandas & co. imported if the code needs them
             return await sandbox.run(code)
