@@ -13,11 +13,21 @@ from throwaway.errors import (
     SetupError,
     ThrowawayError,
 )
-from throwaway.sandbox import ExecError, ExecResult, OutputCut, Sandbox, SandboxPool, SyncSandbox
+from throwaway.sandbox import (
+    ExecError,
+    ExecResult,
+    OutputCut,
+    Sandbox,
+    SandboxPool,
+    SyncSandbox,
+    WarmPool,
+    keep_warm,
+    stop_warm,
+)
 
 __all__ = [
     "DescribeError", "ExecError", "ExecResult", "FatalModelError", "InstallError",
     "ModelConfigError", "ModelProviderError", "OutputCut", "RetryableModelError", "Sandbox",
     "SandboxError", "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox",
-    "ThrowawayError", "mounts",
+    "ThrowawayError", "WarmPool", "keep_warm", "mounts", "stop_warm",
 ]  # fmt: skip

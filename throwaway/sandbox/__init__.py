@@ -9,5 +9,9 @@ from throwaway.sandbox.pool import SandboxPool
 from throwaway.sandbox.result import ExecError, ExecResult, OutputCut
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.sandbox.syncsandbox import SyncSandbox
+from throwaway.sandbox.warmpool import WarmPool, keep_warm, stop_warm
 
-__all__ = ["ExecError", "ExecResult", "OutputCut", "Sandbox", "SandboxPool", "SyncSandbox"]
+__all__ = [
+    "ExecError", "ExecResult", "OutputCut", "Sandbox", "SandboxPool", "SyncSandbox",
+    "WarmPool", "keep_warm", "stop_warm",
+]  # fmt: skip

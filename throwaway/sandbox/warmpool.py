@@ -24,6 +24,9 @@ from throwaway.sandbox.process import SandboxProcess, boot_config
 
 log = logging.getLogger(__name__)
 BootKey = tuple[int, str]  # (memory cap in MB, snapshot path)
+#: Seconds between handing out a process and booting its replacement: the session
+#: that took it gets the CPU for its first run (a boot takes about a core-second).
+REFILL_DELAY = 2.0
 
 
 class WarmPool:
@@ -39,6 +42,7 @@ class WarmPool:
         self.packages = self.preload  # what the booted processes have imported
         self.key: BootKey | None = None
         self._ready: list[SandboxProcess] = []
+        self._handed_out = 0
         self._wanted = asyncio.Event()
         self._filler: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -65,6 +69,7 @@ class WarmPool:
             return None
         while self._ready:
             process = self._ready.pop(0)
+            self._handed_out += 1
             self._wanted.set()
             if process.alive:
                 return process
@@ -86,6 +91,8 @@ class WarmPool:
         while True:
             await self._wanted.wait()
             self._wanted.clear()
+            if len(self._ready) < self.size and self._handed_out:
+                await asyncio.sleep(REFILL_DELAY)
             while len(self._ready) < self.size:
                 process = SandboxProcess(assets, config)
                 try:

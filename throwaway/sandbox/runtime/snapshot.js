@@ -69,7 +69,7 @@ export function makeSnapshot(pyodide, recorder, check) {
   pyodide.runPython("import gc; gc.collect(); gc.disable()");
   const meta = recorder ? describeState(pyodide, recorder) : { loads: [], files: [] };
   meta.check = check ?? "";
-  const files = recorder ? dumpFiles(pyodide.FS, meta) : new Uint8Array();
+  const files = recorder ? dumpFiles(pyodide.FS, meta, importedBytecode(pyodide)) : new Uint8Array();
   const packages = { ...pyodide.loadedPackages };
   for (const name of Object.keys(packages)) delete pyodide.loadedPackages[name];
   meta.loadedPackages = packages;
@@ -110,7 +110,18 @@ function describeState(pyodide, { loads, tableStart }) {
   return { loads, tableStart, tableLen: M.wasmTable.length, slots, jsSlots, handles, fds };
 }
 
-function dumpFiles(FS, meta) {
+// The .pyc files of modules already imported: their code is in the heap, never read again.
+function importedBytecode(pyodide) {
+  const list = pyodide.runPython(`import sys
+[m.__cached__ for m in list(sys.modules.values()) if isinstance(getattr(m, "__cached__", None), str)]`);
+  try {
+    return new Set(list.toJs());
+  } finally {
+    list.destroy(); // no JS reference may be alive in the snapshot
+  }
+}
+
+function dumpFiles(FS, meta, skip) {
   const dirs = [], files = [], links = [], chunks = [];
   let size = 0;
   const walk = (dir) => {
@@ -121,7 +132,7 @@ function dumpFiles(FS, meta) {
       if (FS.isDir(st.mode)) {
         dirs.push(path);
         walk(path);
-      } else if (FS.isFile(st.mode)) {
+      } else if (FS.isFile(st.mode) && !skip.has(path)) {
         const data = FS.readFile(path);
         files.push([path, st.mode, st.mtime.getTime(), size, data.length]);
         chunks.push(data);
