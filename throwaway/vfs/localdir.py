@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 
 from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
@@ -40,8 +42,7 @@ class LocalDir(MountProvider):
         return resolved
 
     async def stat(self, path: str) -> Stat:
-        st = self._inside(path).stat()
-        return Stat(is_dir=os.path.isdir(self._inside(path)), size=st.st_size, mtime=st.st_mtime)
+        return _stat(self._inside(path).stat())
 
     async def list(self, path: str) -> list[str]:
         return sorted(os.listdir(self._inside(path)))
@@ -53,12 +54,11 @@ class LocalDir(MountProvider):
                 try:
                     if entry.is_symlink():  # described only if it stays inside the root
                         self._inside(f"{path}/{entry.name}" if path else entry.name)
-                    st = entry.stat()
+                    st = _stat(entry.stat())
                 except OSError:  # a link out, or broken: shown as a file that cannot be opened
                     out.append(Entry(entry.name, False))
                     continue
-                is_dir = entry.is_dir()
-                out.append(Entry(entry.name, is_dir, Stat(is_dir, st.st_size, st.st_mtime)))
+                out.append(Entry(entry.name, st.is_dir, st))
         return sorted(out, key=lambda e: e.name)
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
@@ -88,6 +88,12 @@ class LocalDir(MountProvider):
     async def rmdir(self, path: str) -> None:
         self._inside(path, follow_last=False).rmdir()
 
+    async def chmod(self, path: str, mode: int) -> None:
+        os.chmod(self._inside(path), mode)
+
+    async def utime(self, path: str, mtime: float) -> None:
+        os.utime(self._inside(path), (mtime, mtime))
+
     async def rename(self, src: str, dst: str) -> None:
         source = self._inside(src, follow_last=False)
         target = self._inside(dst, follow_last=False)
@@ -98,16 +104,23 @@ class LocalDir(MountProvider):
         os.replace(source, target) if not target.is_dir() else _rename_dir(source, target)
 
 
+def _stat(st: os.stat_result) -> Stat:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return Stat(is_dir, st.st_size, st.st_mtime, stat.S_IMODE(st.st_mode))
+
+
 def _pread(target: Path, offset: int, size: int) -> bytes:
     with open(target, "rb") as f:
         return os.pread(f.fileno(), size, offset)
 
 
 def _replace(target: Path, data: bytes) -> None:
-    """Write to a temporary file beside the target, then rename over it."""
+    """Write to a temporary file beside the target, then rename over it (keeping its mode)."""
     tmp = target.with_name(f".throwaway-{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
         tmp.write_bytes(data)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -15,9 +15,13 @@ sandbox as ``EIO`` and is logged on the host; the host stays up either way.
 
 Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
 ``entries``, which lets a listing skip one ``stat`` per name). Writable ones add
-``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``.
-Whether a mount *is* writable is decided by ``writable``; the host refuses
-changes to a read-only mount before the provider is called.
+``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
+(which, like POSIX rename, replaces a file or an empty folder at ``dst``), and
+optionally ``chmod`` and ``utime``. A provider that cannot store permission bits
+or modification times leaves those two raising ENOSYS: the mount then keeps them
+itself for the sandbox's session. Whether a mount *is* writable is decided by
+``writable``; the host refuses changes to a read-only mount before the provider
+is called.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Stat:
     is_dir: bool
     size: int = 0
     mtime: float = 0.0
+    mode: int | None = None  # permission bits (0o644); None: the mount's default
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,14 @@ class MountProvider:
 
     async def rename(self, src: str, dst: str) -> None:
         raise oserror(errno.EROFS, src)
+
+    async def chmod(self, path: str, mode: int) -> None:
+        """Optional: set the permission bits (``mode & 0o7777``)."""
+        raise oserror(errno.ENOSYS, path)
+
+    async def utime(self, path: str, mtime: float) -> None:
+        """Optional: set the modification time (seconds since the epoch)."""
+        raise oserror(errno.ENOSYS, path)
 
     def describe(self) -> str:
         """One line for the model's system prompt and for logs."""

@@ -14,7 +14,7 @@ import { createSyncBridge } from "./syncbridge.js";
 // Hygiene: stray console output must not land on the protocol's stdout.
 for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
 
-let pyodide, runner;
+let pyodide, runner, hostfs; // hostfs: the /mnt file systems, once mounted
 let queue = Promise.resolve();
 const pendingCalls = new Map();
 let nextCallId = 1;
@@ -93,9 +93,10 @@ async function init(config) {
 
 function mountAll(config, bridge) {
   if (!config.mounts.length) return;
-  const hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
+  hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
     bridge,
     timeoutMs: config.fsTimeoutMs,
+    module: pyodide._module,
   });
   for (const { name, writable } of config.mounts) {
     pyodide.FS.mkdirTree(`/mnt/${name}`);
@@ -160,6 +161,7 @@ const OPS = {
     }
     self.postMessage({ type: "started", id: msg.id });
     const out = runner.run_now(msg.code, msg.runNo ?? msg.id) ?? await runner.run_pending();
+    hostfs?.commitAll(); // files left open reach the host before the changes are reported
     const [json, blob] = out.toJs();
     out.destroy();
     return { ...JSON.parse(json), blob: blob.length ? blob : null };
