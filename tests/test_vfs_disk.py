@@ -13,19 +13,13 @@ import io
 import tarfile
 import textwrap
 import time
-import zipfile
 
-from test_vfs_operations import (  # noqa: F401  (env is a fixture)
-    KINDS,
-    PRELUDE,
-    TREE,
-    env,
-    host_tree,
-    same_as_local,
-    value,
-)
+import test_vfs_operations
+from test_vfs_operations import KINDS, PRELUDE, TREE, host_tree, same_as_local, value
 
 from throwaway import Sandbox, mounts
+
+env = test_vfs_operations.env  # the same fixture: a sandbox with the ops mounts, seeded cases
 
 
 async def same_as_workspace(env, kind: str, snippet: str) -> str:

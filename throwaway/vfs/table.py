@@ -187,7 +187,8 @@ class MountTable:
 
     async def _op_utime(self, provider, name, path, request, blob):
         mtime = request.get("mtime")
-        if not isinstance(mtime, int | float) or isinstance(mtime, bool) or not -1e11 < mtime < 1e11:
+        number = isinstance(mtime, int | float) and not isinstance(mtime, bool)
+        if not number or not -1e11 < mtime < 1e11:
             raise OSError(errno.EINVAL, "expected a modification time in seconds")
         try:
             await provider.utime(path, float(mtime))
