@@ -123,5 +123,5 @@ async def peak_write_mib(folder: Path, path: str, pieces: int) -> float:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples, 32 MiB file, 256 MiB write")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, smaller files")
     asyncio.run(main(parser.parse_args().quick))
