@@ -447,3 +447,81 @@ async def test_zipfile_and_make_archive_of_fsspec_files(env):
     )
     names, a = eval(got)
     assert "sub/deeper/d.csv" in names and a == TREE["a.txt"]
+
+
+# ---- large files: written through a spool on the host --------------------------------------------
+
+
+@KINDS
+async def test_a_file_past_the_spill_size_reads_writes_seeks_and_truncates_as_on_disk(env, kind):
+    """Past 16 MiB a file being written lives in a host spool: every access must still work."""
+    await same_as_local(
+        env,
+        kind,
+        """
+        import hashlib
+        piece = bytes(range(256)) * 4096  # 1 MiB
+        with open(ROOT + "/large.bin", "w+b") as f:
+            for i in range(20):
+                f.write(piece[i:] + piece[:i])
+            f.seek(5 << 20)
+            f.write(b"X" * 100)  # inside, away from the window
+            f.seek(0, 2)
+            f.write(b"tail")
+            f.seek((5 << 20) - 2)
+            middle = f.read(104)
+            f.truncate(18 << 20)
+            f.seek(30 << 20)
+            f.write(b"end")  # a hole of zeros before it
+            f.seek((18 << 20) - 1)
+            hole = f.read(4)
+        with open(ROOT + "/big.bin", "ab") as f:  # a small file that grows past the size
+            f.write(piece * 17)
+        with open(ROOT + "/large.bin", "r+b") as f:  # opened when already large
+            f.seek(1)
+            f.write(b"Y")
+        digest = lambda p: hashlib.sha256(open(ROOT + p, "rb").read()).hexdigest()
+        result = (middle, hole, os.path.getsize(ROOT + "/large.bin"), digest("/large.bin"),
+                  digest("/big.bin"))
+        """,
+    )
+
+
+@KINDS
+async def test_a_large_file_unlinked_while_open_stays_readable(env, kind):
+    await same_as_local(
+        env,
+        kind,
+        """
+        with open(ROOT + "/large.bin", "wb") as f:
+            f.write(b"z" * (20 << 20))
+        r = open(ROOT + "/large.bin", "rb")
+        os.remove(ROOT + "/large.bin")
+        data = r.read()
+        r.close()
+        result = (len(data), data[-3:], sorted(os.listdir(ROOT)))
+        """,
+    )
+
+
+async def test_a_large_file_past_the_mount_limit_fails_and_the_host_keeps_nothing(tmp_path):
+    async with Sandbox(mounts={"out": mounts.LocalDir(tmp_path, writable=True)}) as sb:
+        sb.mounts.max_file_bytes = 24 << 20  # the table checks every piece it is sent
+        r = await sb.run(
+            "import errno\nf = open('/mnt/out/limit.bin', 'wb')\ncodes = []\n"
+            "for i in range(40):\n"
+            "    try:\n        f.write(b'x' * (1 << 20))\n"
+            "    except OSError as e:\n        codes.append(errno.errorcode[e.errno])\n"
+            "        break\n"
+            "try:\n    f.close()\n"
+            "except OSError as e:\n    codes.append(errno.errorcode[e.errno])\n"
+            "(i, codes)"
+        )
+        assert r.error is None, r.error
+        written, codes = eval(r.result)
+        # refused when a piece crosses the limit: at most one 8 MiB window after it
+        assert 24 <= written <= 32 and codes == ["EFBIG", "EFBIG"], r.result
+        assert (tmp_path / "limit.bin").read_bytes() == b""  # made at open, never filled
+        assert sb.mounts.spools.files == {}  # released on close
+        assert (await sb.run("open('/mnt/out/ok.txt', 'w').write('ok')")).error is None
+    assert (tmp_path / "ok.txt").read_text() == "ok"

@@ -101,6 +101,7 @@ class Sandbox:
         if self._process is None or not self._process.alive:
             if self._assets is None:
                 self._assets = await asyncio.to_thread(ensure_assets, True)
+            self.mounts.spools.clear()  # a lost interpreter's large files being written
             config = self._config()
             if self.snapshot and (path := await warmup.ensure_snapshot(self._assets, config)):
                 config["snapshotPath"] = str(path)

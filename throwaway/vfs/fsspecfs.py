@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import posixpath
+import shutil
 import time
 
 import fsspec
@@ -76,6 +77,16 @@ class Fsspec(MountProvider):
 
     async def write(self, path: str, data: bytes) -> None:
         await self._call("pipe_file", self._full(path), data)
+
+    async def write_from(self, path: str, source) -> None:
+        """Streamed into ``fs.open(..., "wb")`` (multipart on object stores) where it can be."""
+        if isinstance(self.fs, AsyncFileSystem) and self.fs.asynchronous:
+            return await self.write(path, source.read())
+        await asyncio.to_thread(self._copy_in, self._full(path), source)
+
+    def _copy_in(self, full: str, source) -> None:
+        with self.fs.open(full, "wb") as out:
+            shutil.copyfileobj(source, out, 8 << 20)
 
     async def mkdir(self, path: str) -> None:
         if await self._exists(path):

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
@@ -76,6 +77,12 @@ class LocalDir(MountProvider):
         else:
             await asyncio.to_thread(_replace, target, data)
 
+    async def write_from(self, path: str, source) -> None:
+        target = self._inside(path)
+        if target.is_dir():
+            raise oserror(errno.EISDIR, path)
+        await asyncio.to_thread(_replace, target, source)
+
     async def mkdir(self, path: str) -> None:
         self._inside(path).mkdir()
 
@@ -114,11 +121,12 @@ def _pread(target: Path, offset: int, size: int) -> bytes:
         return os.pread(f.fileno(), size, offset)
 
 
-def _replace(target: Path, data: bytes) -> None:
+def _replace(target: Path, data: bytes | BinaryIO) -> None:
     """Write to a temporary file beside the target, then rename over it (keeping its mode)."""
     tmp = target.with_name(f".throwaway-{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as out:
+            out.write(data) if isinstance(data, bytes) else shutil.copyfileobj(data, out, 8 << 20)
         with contextlib.suppress(FileNotFoundError):
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         os.replace(tmp, target)

@@ -15,7 +15,9 @@ sandbox as ``EIO`` and is logged on the host; the host stays up either way.
 
 Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
 ``entries``, which lets a listing skip one ``stat`` per name). Writable ones add
-``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
+``write`` (replace a whole file; ``write_from`` does the same from a host file,
+for contents too large to hold in memory, and by default reads it and calls
+``write``), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
 (which, like POSIX rename, replaces a file or an empty folder at ``dst``), and
 optionally ``chmod`` and ``utime``. A provider that cannot store permission bits
 or modification times leaves those two raising ENOSYS: the mount then keeps them
@@ -29,6 +31,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class MountProvider:
     async def write(self, path: str, data: bytes) -> None:
         """Create or replace the file ``path`` with ``data``."""
         raise oserror(errno.EROFS, path)
+
+    async def write_from(self, path: str, source: BinaryIO) -> None:
+        """Replace ``path`` with the rest of ``source``, a temporary file on the host."""
+        await self.write(path, source.read())
 
     async def mkdir(self, path: str) -> None:
         raise oserror(errno.EROFS, path)

@@ -21,13 +21,14 @@ from collections.abc import Mapping
 
 from throwaway.vfs.paths import clean
 from throwaway.vfs.provider import MountProvider, Stat
+from throwaway.vfs.spool import Spools
 
 log = logging.getLogger(__name__)
 
 MOUNT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 READ_CHUNK = 8 << 20  # the most one read reply carries (the sandbox's shared buffer)
 CHANGING_OPS = {"write", "create", "mkdir", "remove", "rmdir", "rename", "truncate", "chmod",
-                "utime"}  # fmt: skip
+                "utime", "spool", "put", "cut", "commit"}  # fmt: skip
 UMASK = 0o022  # applied to the mode of new files and folders, as on a usual disk
 
 
@@ -57,6 +58,7 @@ class MountTable:
         self.timeout, self.max_file_bytes = timeout, max_file_bytes
         self.changes: dict[str, str] = {}
         self.kept = {name: Kept() for name in self.mounts}
+        self.spools = Spools()
 
     def describe(self) -> dict[str, dict]:
         """What the sandbox (and a model) may know about each mount."""
@@ -132,9 +134,7 @@ class MountTable:
     # ---- changing --------------------------------------------------------------
 
     async def _op_write(self, provider, name, path, request, blob):
-        if len(blob) > self.max_file_bytes:
-            limit = self.max_file_bytes
-            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        self._check_size(len(blob))
         existed = await self._exists(provider, path)
         await provider.write(path, blob)
         self.kept[name].touched(path)
@@ -153,16 +153,63 @@ class MountTable:
         return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
 
     async def _op_truncate(self, provider, name, path, request, blob):
-        size = _int(request.get("size"))
-        if size > self.max_file_bytes:
-            limit = self.max_file_bytes
-            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        size = self._check_size(_int(request.get("size")))
         stat = await provider.stat(path)
         data = await provider.read(path, 0, min(size, stat.size)) if size else b""
         await provider.write(path, data + b"\0" * (size - len(data)))
         self.kept[name].touched(path)
         self._record(name, path, "modified")
         return {"ok": True}, b""
+
+    # ---- spools: large files being written (spool.py) --------------------------------------
+
+    async def _op_spool(self, provider, name, path, request, blob):
+        """A new spool holding ``blob`` or, with ``copy``, the provider's file ``path``."""
+        number = self.spools.open()
+        try:
+            if request.get("copy"):
+                await self._copy_to_spool(provider, path, number)
+            else:
+                await self.spools.put(number, 0, blob)
+        except BaseException:
+            self.spools.release(number)
+            raise
+        return {"ok": True, "spool": number}, b""
+
+    async def _op_put(self, provider, name, path, request, blob):
+        offset = _int(request.get("offset"))
+        self._check_size(offset + len(blob))
+        await self.spools.put(request.get("spool"), offset, blob)
+        return {"ok": True}, b""
+
+    async def _op_get(self, provider, name, path, request, blob):
+        size = min(_int(request.get("size")), READ_CHUNK)
+        offset = _int(request.get("offset"))
+        return {"ok": True}, await self.spools.read(request.get("spool"), offset, size)
+
+    async def _op_cut(self, provider, name, path, request, blob):
+        self.spools.cut(request.get("spool"), self._check_size(_int(request.get("size"))))
+        return {"ok": True}, b""
+
+    async def _op_commit(self, provider, name, path, request, blob):
+        spool = self.spools.get(request.get("spool"))
+        existed = await self._exists(provider, path)
+        spool.seek(0)
+        await provider.write_from(path, spool)
+        self.kept[name].touched(path)
+        self._record(name, path, "modified" if existed else "created")
+        return {"ok": True}, b""
+
+    async def _op_release(self, provider, name, path, request, blob):
+        self.spools.release(request.get("spool"))
+        return {"ok": True}, b""
+
+    async def _copy_to_spool(self, provider: MountProvider, path: str, number: int) -> None:
+        size = self._check_size((await provider.stat(path)).size)
+        for offset in range(0, size, READ_CHUNK):
+            await self.spools.put(number, offset, await provider.read(path, offset, READ_CHUNK))
+
+    # ---- changing, continued ---------------------------------------------------------------
 
     async def _op_mkdir(self, provider, name, path, request, blob):
         await provider.mkdir(path)
@@ -213,6 +260,12 @@ class MountTable:
         return {"ok": True}, b""
 
     # ---- helpers -----------------------------------------------------------------
+
+    def _check_size(self, size: int) -> int:
+        if size > self.max_file_bytes:
+            limit = self.max_file_bytes
+            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        return size
 
     async def _stat(self, provider: MountProvider, name: str, path: str) -> dict:
         return self.kept[name].over(path, _stat(await provider.stat(path)))

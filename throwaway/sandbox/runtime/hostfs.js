@@ -9,13 +9,13 @@
 //
 // A node is one file for as long as the sandbox knows it: rename re-files the
 // node (as MEMFS does), so open streams follow it. While any stream has a file
-// open for writing (or the file was unlinked while open) its content lives in
-// one buffer on the node (OpenFile), shared by every stream and dup'ed fd, so
-// each handle sees the others' writes at once. The buffer is committed to the
-// host on close, on fsync, and at the end of every execution (commitAll); an
-// unlinked file is never committed. Small files come back with the open reply,
+// open for writing (or the file was unlinked while open) its content is one
+// OpenFile on the node (openfile.js), shared by every stream and dup'ed fd. It
+// is committed to the host on close, on fsync, and at the end of every
+// execution (commitAll); an unlinked file is never committed. Small files come back with the open reply,
 // so open+read+close costs one round trip.
 
+import { OpenFile } from "./openfile.js";
 import { DATA_MAX } from "./syncbridge.js";
 
 const PREFETCH = 1 << 16;
@@ -212,42 +212,14 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
 
   // ---- file content ------------------------------------------------------------
 
-  class OpenFile {
-    constructor(initial) {
-      this.data = new Uint8Array(Math.max(initial.length, 4096));
-      this.data.set(initial);
-      this.size = initial.length;
-      this.dirty = false;
-    }
-    resize(size) {
-      if (size > this.data.length) {
-        const grown = new Uint8Array(Math.max(size, this.data.length * 2));
-        grown.set(this.data.subarray(0, this.size));
-        this.data = grown;
-      } else if (size < this.size) {
-        this.data.fill(0, size, this.size);
-      }
-      this.size = size;
-      this.dirty = true;
-    }
-  }
-
-  function readAll(node, size, first) {
-    const out = new Uint8Array(size);
-    out.set(first.subarray(0, size));
-    for (let pos = first.length; pos < size;) {
-      const { data } = call(node, "read", { offset: pos, size: Math.min(DATA_MAX, size - pos) });
-      if (!data.length) return out.subarray(0, pos);
-      out.set(data, pos);
-      pos += data.length;
-    }
-    return out;
+  function openFile(node, size, first) {
+    node.file = OpenFile.load((op, args, data) => call(node, op, args, data), size, first);
+    openFiles.add(node);
   }
 
   function holdContent(node) {
     const { reply, data } = call(node, "open", { prefetch: PREFETCH });
-    node.file = new OpenFile(readAll(node, reply.stat.size, data));
-    openFiles.add(node);
+    openFile(node, reply.stat.size, data);
   }
 
   function truncate(node, size) {
@@ -260,14 +232,10 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     setAttr(node, { size, mtime: Date.now() / 1000 });
   }
 
-  // Send a dirty buffer to the host; `last` lets the bridge take the buffer itself.
   function commit(node, last = false) {
     const file = node.file;
     if (!file.dirty || node.unlinked) return;
-    const data = last ? file.data.subarray(0, file.size) : file.data.slice(0, file.size);
-    call(node, "write", {}, data);
-    if (last) file.data = EMPTY;
-    file.dirty = false;
+    file.commit(last);
     node.version++;
     setAttr(node, { size: file.size, mtime: Date.now() / 1000 });
   }
@@ -279,7 +247,13 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     try {
       commit(node, true);
     } finally {
+      const file = node.file;
       node.file = null;
+      try {
+        file.close();
+      } catch (err) {
+        console.error("hostfs release:", err); // the host drops spools with the sandbox anyway
+      }
     }
   }
 
@@ -311,10 +285,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
         if (reply.stat.dir) throw fail("EISDIR");
         stream.head = data;
         stream.version = node.version;
-        if (writing) {
-          node.file = new OpenFile(readAll(node, reply.stat.size, data));
-          openFiles.add(node);
-        }
+        if (writing) openFile(node, reply.stat.size, data);
       }
       node.opened++;
       stream.counted = true;
@@ -331,11 +302,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     },
     read(stream, buffer, offset, length, position) {
       const file = stream.node.file;
-      if (file) {
-        const n = Math.max(0, Math.min(length, file.size - position));
-        buffer.set(file.data.subarray(position, position + n), offset);
-        return n;
-      }
+      if (file) return file.read(buffer, offset, length, position);
       const head = stream.head;
       const fresh = stream.version === stream.node.version;
       if (fresh && (position + length <= head.length || head.length < PREFETCH)) {
@@ -348,10 +315,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     write(stream, buffer, offset, length, position) {
       const file = stream.node.file;
       if (!file) throw fail("EBADF");
-      if (position + length > file.size) file.resize(position + length);
-      file.data.set(buffer.subarray(offset, offset + length), position);
-      file.dirty = true;
-      return length;
+      return file.write(buffer, offset, length, position);
     },
     llseek(stream, offset, whence) {
       let position = offset;
