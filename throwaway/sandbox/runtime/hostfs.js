@@ -20,7 +20,8 @@ import { DATA_MAX } from "./syncbridge.js";
 
 const PREFETCH = 1 << 16;
 const ATTR_TTL_MS = 50; // a stat answered this recently is reused (open, then fstat)
-const LISTED_TTL_MS_PER_ENTRY = 0.1; // stats from a listing last longer: os.walk uses them all
+const LISTED_TTL_MS = 1000; // stats from a listing last longer: os.walk stats every entry
+const LISTED_TTL_MS_PER_ENTRY = 0.1; // (and a huge folder takes longer to go through)
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const EMPTY = new Uint8Array();
@@ -188,7 +189,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       const { reply } = call(node, "list");
       const names = Array.isArray(reply.names) ? reply.names.map(String) : [];
       const entries = Array.isArray(reply.entries) ? reply.entries : [];
-      const ttl = ATTR_TTL_MS + LISTED_TTL_MS_PER_ENTRY * entries.length;
+      const ttl = LISTED_TTL_MS + LISTED_TTL_MS_PER_ENTRY * entries.length;
       for (const entry of entries) {
         const name = String(entry.name);
         const child = cachedChild(node, name) ?? makeNode(node, name, entry.dir === true, null);
