@@ -268,6 +268,70 @@ async def test_listed_entries_carry_real_mtimes(env, kind):
     assert all(m > before for m in eval(got).values()), got
 
 
+# ---- symlinks ------------------------------------------------------------------------------------
+
+
+def tar_with_a_link() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("pkg/lib/real.txt")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"real"))
+        link = tarfile.TarInfo("pkg/current")
+        link.type, link.linkname = tarfile.SYMTYPE, "lib/real.txt"
+        tf.addfile(link)
+    return buf.getvalue()
+
+
+async def test_links_that_stay_inside_a_local_dir_work_as_in_the_workspace(env):
+    await same_as_workspace(
+        env,
+        "local",
+        f"""
+        import io, tarfile
+        os.symlink("a.txt", ROOT + "/l1")
+        os.symlink("../a.txt", ROOT + "/sub/l2")
+        os.symlink("sub", ROOT + "/l3")
+        os.symlink("missing", ROOT + "/dangling")
+        out = [open(ROOT + "/l1").read(), open(ROOT + "/sub/l2").read(),
+               sorted(os.listdir(ROOT + "/l3")), rel(os.readlink(ROOT + "/l1")),
+               os.path.islink(ROOT + "/l1"), os.path.islink(ROOT + "/a.txt"),
+               os.path.lexists(ROOT + "/dangling"), os.path.exists(ROOT + "/dangling")]
+        with os.scandir(ROOT) as it:
+            out.append(sorted((e.name, e.is_symlink(), e.is_dir()) for e in it))
+        open(ROOT + "/l1", "a").write("through the link")
+        out.append(open(ROOT + "/a.txt").read())
+        os.remove(ROOT + "/l1")
+        out.append((os.path.exists(ROOT + "/a.txt"), os.path.lexists(ROOT + "/l1")))
+        with tarfile.open(fileobj=io.BytesIO({tar_with_a_link()!r})) as tf:
+            tf.extractall(ROOT + "/x", filter="data")
+        out.append((open(ROOT + "/x/pkg/current").read(), os.path.islink(ROOT + "/x/pkg/current")))
+        result = out
+        """,
+    )
+
+
+@KINDS
+async def test_links_that_would_leave_the_mount_are_refused(env, kind):
+    root, mount_side, _ = env.case(kind)  # a folder in the mount: ../.. leaves it
+    before = host_tree(kind, mount_side)
+    got = await value(
+        env.sb,
+        PRELUDE
+        + f"R = {root!r}\n"
+        + "[err(os.symlink, t, R + '/bad') for t in\n"
+        + " ['/etc/passwd', '../..', '../../x', 'sub/../../../x', '/mnt/rw2/x', '/workspace']]",
+    )
+    assert eval(got) == ["EPERM"] * 6
+    assert host_tree(kind, mount_side) == before
+
+
+async def test_fsspec_mounts_make_no_links(env):
+    root, _, _ = env.case("memory")
+    got = await value(env.sb, PRELUDE + f"err(os.symlink, 'a.txt', {root!r} + '/l1')")
+    assert got == repr("EPERM")
+
+
 # ---- mmap ----------------------------------------------------------------------------------------
 
 

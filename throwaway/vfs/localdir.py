@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +22,9 @@ class LocalDir(MountProvider):
     """Serve a host directory; read-only unless ``writable=True``.
 
     Every path is resolved (following symlinks) and must stay inside the root:
-    a symlink that points elsewhere reads as permission denied.
+    a symlink that points elsewhere reads as permission denied. A symlink that
+    stays inside shows as a link to a relative path, and a writable LocalDir
+    makes such links (``os.symlink``).
     """
 
     def __init__(self, root: str | os.PathLike, *, writable: bool = False):
@@ -43,7 +46,21 @@ class LocalDir(MountProvider):
         return resolved
 
     async def stat(self, path: str) -> Stat:
-        return _stat(self._inside(path).stat())
+        resolved = self._inside(path)
+        try:
+            st = resolved.stat()
+        except FileNotFoundError:
+            if not (self.root / path).is_symlink():
+                raise
+            st = (self.root / path).lstat()  # a link inside whose target is not there (yet)
+        return self._as_link(path, resolved, _stat(st))
+
+    def _as_link(self, path: str, resolved: Path, stat: Stat) -> Stat:
+        """``stat`` of a symlink's target, with the link as a path relative to its folder."""
+        link = self.root / path
+        if not link.is_symlink():
+            return stat
+        return replace(stat, link=os.path.relpath(resolved, link.parent.resolve()))
 
     async def list(self, path: str) -> list[str]:
         return sorted(os.listdir(self._inside(path)))
@@ -53,9 +70,10 @@ class LocalDir(MountProvider):
         with os.scandir(self._inside(path)) as it:
             for entry in it:
                 try:
-                    if entry.is_symlink():  # described only if it stays inside the root
-                        self._inside(f"{path}/{entry.name}" if path else entry.name)
                     st = _stat(entry.stat())
+                    if entry.is_symlink():  # described only if it stays inside the root
+                        sub = f"{path}/{entry.name}" if path else entry.name
+                        st = self._as_link(sub, self._inside(sub), st)
                 except OSError:  # a link out, or broken: shown as a file that cannot be opened
                     out.append(Entry(entry.name, False))
                     continue
@@ -94,6 +112,9 @@ class LocalDir(MountProvider):
 
     async def rmdir(self, path: str) -> None:
         self._inside(path, follow_last=False).rmdir()
+
+    async def symlink(self, path: str, target: str) -> None:
+        os.symlink(target, self._inside(path, follow_last=False))
 
     async def chmod(self, path: str, mode: int) -> None:
         os.chmod(self._inside(path), mode)

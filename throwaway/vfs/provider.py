@@ -19,7 +19,7 @@ Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
 for contents too large to hold in memory, and by default reads it and calls
 ``write``), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
 (which, like POSIX rename, replaces a file or an empty folder at ``dst``), and
-optionally ``chmod`` and ``utime``. A provider that cannot store permission bits
+optionally ``symlink``, ``chmod`` and ``utime``. A provider that cannot store permission bits
 or modification times leaves those two raising ENOSYS: the mount then keeps them
 itself for the sandbox's session. Whether a mount *is* writable is decided by
 ``writable``; the host refuses changes to a read-only mount before the provider
@@ -42,6 +42,7 @@ class Stat:
     size: int = 0
     mtime: float = 0.0
     mode: int | None = None  # permission bits (0o644); None: the mount's default
+    link: str | None = None  # a symlink: its target, relative to its folder, inside the mount
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class MountProvider:
 
     async def rename(self, src: str, dst: str) -> None:
         raise oserror(errno.EROFS, src)
+
+    async def symlink(self, path: str, target: str) -> None:
+        """Optional: make ``path`` a symlink to ``target``, a relative path that the host
+        has checked stays inside the mount."""
+        raise oserror(errno.EPERM, path)
 
     async def chmod(self, path: str, mode: int) -> None:
         """Optional: set the permission bits (``mode & 0o7777``)."""

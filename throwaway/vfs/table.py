@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import posixpath
 from collections.abc import Mapping
 
 from throwaway.vfs.paths import clean
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 MOUNT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 READ_CHUNK = 8 << 20  # the most one read reply carries (the sandbox's shared buffer)
 CHANGING_OPS = {"write", "create", "mkdir", "remove", "rmdir", "rename", "truncate", "chmod",
-                "utime", "spool", "put", "cut", "commit"}  # fmt: skip
+                "utime", "spool", "put", "cut", "commit", "symlink"}  # fmt: skip
 UMASK = 0o022  # applied to the mode of new files and folders, as on a usual disk
 
 
@@ -228,6 +229,21 @@ class MountTable:
         self.kept[name].forget(path)
         return {"ok": True}, b""
 
+    async def _op_symlink(self, provider, name, path, request, blob):
+        """Only links that stay inside the mount; ``/mnt/<name>/...`` becomes relative."""
+        target = request.get("target")
+        if not isinstance(target, str) or not target or "\0" in target or len(target) > 4096:
+            raise OSError(errno.EINVAL, "expected a link target")
+        own = f"/mnt/{name}/"
+        if target.startswith(own):
+            target = posixpath.relpath(target[len(own) :] or ".", posixpath.dirname(path) or ".")
+        inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if target.startswith("/") or inside == ".." or inside.startswith("../"):
+            raise OSError(errno.EPERM, "a link in a mount must stay inside it")
+        await provider.symlink(path, target)
+        self._record(name, path, "created")
+        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
+
     async def _op_chmod(self, provider, name, path, request, blob):
         await self._chmod(provider, name, path, _int(request.get("mode")) & 0o7777)
         return {"ok": True}, b""
@@ -337,6 +353,8 @@ def _stat(stat: Stat) -> dict:
     out = {"dir": bool(stat.is_dir), "size": max(int(stat.size), 0), "mtime": float(stat.mtime)}
     if isinstance(stat.mode, int):
         out["mode"] = stat.mode & 0o7777
+    if isinstance(stat.link, str):
+        out["link"] = stat.link
     return out
 
 

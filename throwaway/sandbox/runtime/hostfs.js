@@ -24,6 +24,7 @@ const LISTED_TTL_MS = 1000; // stats from a listing last longer: os.walk stats e
 const LISTED_TTL_MS_PER_ENTRY = 0.1; // (and a huge folder takes longer to go through)
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
 const EMPTY = new Uint8Array();
 
 export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
@@ -78,7 +79,10 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   }
 
   function makeNode(parent, name, isDir, stat) {
-    const node = FS.createNode(parent, name, modeFor(parent.mount, isDir, stat?.mode), 0);
+    const link = typeof stat?.link === "string" ? stat.link : null; // emscripten follows it
+    const mode = link ? S_IFLNK | 0o777 : modeFor(parent.mount, isDir, stat?.mode);
+    const node = FS.createNode(parent, name, mode, 0);
+    node.link = link;
     node.node_ops = nodeOps;
     node.stream_ops = streamOps;
     node.version = 0; // bumped whenever this sandbox changes the content
@@ -104,7 +108,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
 
   function setAttr(node, stat, ttl = ATTR_TTL_MS) {
     node.hattr = { size: stat.size ?? 0, mtime: stat.mtime ?? 0, at: performance.now(), ttl };
-    if (Number.isInteger(stat.mode)) {
+    if (Number.isInteger(stat.mode) && !FS.isLink(node.mode)) {
       node.mode = modeFor(node.mount, FS.isDir(node.mode), stat.mode);
     }
   }
@@ -197,11 +201,13 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       }
       return [".", "..", ...names];
     },
-    symlink() {
-      throw fail("EPERM");
+    symlink(parent, name, target) {
+      const { reply } = call(parent, "symlink", { path: childPath(parent, name), target });
+      return makeNode(parent, name, false, { ...reply.stat, link: reply.stat?.link ?? target });
     },
-    readlink() {
-      throw fail("EINVAL");
+    readlink(node) {
+      if (!FS.isLink(node.mode)) throw fail("EINVAL");
+      return node.link;
     },
   });
 
