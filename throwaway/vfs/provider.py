@@ -15,15 +15,20 @@ sandbox as ``EIO`` and is logged on the host; the host stays up either way.
 
 Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
 ``entries``, which lets a listing skip one ``stat`` per name). Writable ones add
-``write`` (replace a whole file; ``write_from`` does the same from a host file,
-for contents too large to hold in memory, and by default reads it and calls
-``write``), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
-(which, like POSIX rename, replaces a file or an empty folder at ``dst``), and
-optionally ``symlink``, ``chmod`` and ``utime``. A provider that cannot store permission bits
-or modification times leaves those two raising ENOSYS: the mount then keeps them
-itself for the sandbox's session. Whether a mount *is* writable is decided by
-``writable``; the host refuses changes to a read-only mount before the provider
-is called.
+``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
+(which, like POSIX rename, replaces a file or an empty folder at ``dst``).
+Optional for them:
+
+- ``write_from``: ``write`` from a host temporary file, for contents too large
+  to hold in memory (by default it reads the file and calls ``write``);
+- ``chmod`` and ``utime``: a provider that cannot store permission bits or
+  modification times leaves them raising ENOSYS, and the mount keeps those
+  itself for as long as the Sandbox lives;
+- ``symlink``: links whose target the host has checked stays inside the mount
+  (EPERM by default).
+
+Whether a mount *is* writable is decided by ``writable``; the host refuses
+changes to a read-only mount before the provider is called.
 """
 
 from __future__ import annotations
