@@ -24,6 +24,7 @@ from snippets import ERRNO
 
 from throwaway import Sandbox, mounts
 from throwaway.vfs.provider import MountProvider, Stat
+from throwaway.vfs.spool import MAX_SPOOLS
 from throwaway.vfs.table import MountTable
 
 #: Host content that no sandbox may ever see. Its size (SECRET_SIZE) must not leak either.
@@ -693,6 +694,22 @@ TABLE_HOSTILE = [
     {"op": "read", "mount": "out", "path": "", "offset": 0, "size": 1},
     {"op": "list", "mount": "out", "path": "keep.txt"},
     {"op": "nope", "mount": "out", "path": "keep.txt"},
+    {"op": "chmod", "mount": "data", "path": "a.txt", "mode": 0o777},
+    {"op": "chmod", "mount": "out", "path": "../secret.txt", "mode": 0o777},
+    {"op": "chmod", "mount": "out", "path": "keep.txt", "mode": "0o777"},
+    {"op": "utime", "mount": "data", "path": "a.txt", "mtime": 0},
+    {"op": "utime", "mount": "out", "path": "keep.txt", "mtime": "yesterday"},
+    {"op": "utime", "mount": "out", "path": "keep.txt", "mtime": 1e300},
+    {"op": "utime", "mount": "out", "path": "w_link", "mtime": 0},
+    {"op": "spool", "mount": "data", "path": "a.txt", "copy": True},
+    {"op": "spool", "mount": "out", "path": "w_link", "copy": True},
+    {"op": "put", "mount": "out", "path": "keep.txt", "spool": 999, "offset": 0},
+    {"op": "put", "mount": "data", "path": "a.txt", "spool": 1, "offset": 0},
+    {"op": "get", "mount": "out", "path": "keep.txt", "spool": "1", "offset": 0, "size": 1},
+    {"op": "cut", "mount": "out", "path": "keep.txt", "spool": [1], "size": 0},
+    {"op": "commit", "mount": "out", "path": "keep.txt", "spool": 12345},
+    {"op": "commit", "mount": "out", "path": "keep.txt", "spool": True},
+    {"op": "release", "mount": "out", "path": "keep.txt", "spool": None},
     {"op": "_exists", "mount": "out", "path": "keep.txt"},
     {"op": "_handle", "mount": "out", "path": "keep.txt"},
     {"op": "read", "mount": "missing", "path": "x"},
@@ -751,6 +768,25 @@ async def test_mount_table_refuses_files_over_the_size_limit(table):
     reply, _ = await table.handle({"op": "write", "mount": "out", "path": "big"}, b"x" * (2 << 20))
     assert reply["errno"] == "EFBIG"
     assert not (table.world / "out" / "big").exists()
+
+
+async def test_mount_table_spools_are_capped_in_size_and_number(table):
+    async def ask(op, blob=b"", **args):
+        request = {"op": op, "mount": "out", "path": "spooled.bin", **args}
+        return (await table.handle(request, blob))[0]
+
+    first = (await ask("spool", blob=b"x"))["spool"]
+    assert (await ask("put", spool=first, offset=(1 << 20) - 1, blob=b"xy"))["errno"] == "EFBIG"
+    assert (await ask("cut", spool=first, size=(1 << 20) + 1))["errno"] == "EFBIG"
+    (table.world / "out" / "huge.bin").write_bytes(b"h" * (2 << 20))
+    huge = {"op": "spool", "mount": "out", "path": "huge.bin", "copy": True}
+    assert (await table.handle(huge, b""))[0]["errno"] == "EFBIG"
+    more = [(await ask("spool"))["spool"] for _ in range(MAX_SPOOLS - 1)]
+    assert (await ask("spool"))["errno"] == "EMFILE"
+    for number in [first, *more]:
+        assert (await ask("release", spool=number)) == {"ok": True}
+    assert table.spools.files == {}
+    assert not (table.world / "out" / "spooled.bin").exists()
 
 
 async def test_mount_table_refuses_to_truncate_a_file_beyond_the_size_limit(table):

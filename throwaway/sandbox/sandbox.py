@@ -117,6 +117,7 @@ class Sandbox:
                 self._assets = await asyncio.to_thread(ensure_assets, True)
             if for_code and self._auto:
                 self._target = self._preload_for(for_code) or ()
+            self.mounts.spools.clear()  # a lost interpreter's large files being written
             self._process = await self._boot()
             self._process.on_call, self._process.on_sync = self._on_call, self._on_sync
             await self._request({"type": "configure", "config": self._config()})

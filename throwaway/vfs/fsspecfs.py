@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import posixpath
+import shutil
+import time
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem
@@ -26,6 +28,7 @@ class Fsspec(MountProvider):
             self.fs, self.base = url_or_fs, root
         self.base = self.base.rstrip("/")
         self.writable = writable
+        self.made = time.time()  # the mtime of entries whose file system keeps none (folders)
         self.label = url_or_fs if isinstance(url_or_fs, str) else type(url_or_fs).__name__
 
     def describe(self) -> str:
@@ -47,12 +50,7 @@ class Fsspec(MountProvider):
             info = await self._call("info", full)
         except FileNotFoundError:
             raise oserror(errno.ENOENT, path) from None
-        mtime = info.get("mtime") or info.get("created") or 0
-        return Stat(
-            is_dir=info.get("type") == "directory",
-            size=int(info.get("size") or 0),
-            mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime),
-        )
+        return _stat(info, self.made)
 
     async def list(self, path: str) -> list[str]:
         if not (await self.stat(path)).is_dir:
@@ -67,9 +65,9 @@ class Fsspec(MountProvider):
         out = []
         for info in await self._call("ls", self._full(path), detail=True):
             name = posixpath.basename(info["name"].rstrip("/"))
-            is_dir = info.get("type") == "directory"
             if name:
-                out.append(Entry(name, is_dir, Stat(is_dir, int(info.get("size") or 0))))
+                stat = _stat(info, self.made)
+                out.append(Entry(name, stat.is_dir, stat))
         return sorted(out, key=lambda e: e.name)
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
@@ -79,6 +77,16 @@ class Fsspec(MountProvider):
 
     async def write(self, path: str, data: bytes) -> None:
         await self._call("pipe_file", self._full(path), data)
+
+    async def write_from(self, path: str, source) -> None:
+        """Streamed into ``fs.open(..., "wb")`` (multipart on object stores) where it can be."""
+        if isinstance(self.fs, AsyncFileSystem) and self.fs.asynchronous:
+            return await self.write(path, source.read())
+        await asyncio.to_thread(self._copy_in, self._full(path), source)
+
+    def _copy_in(self, full: str, source) -> None:
+        with self.fs.open(full, "wb") as out:
+            shutil.copyfileobj(source, out, 8 << 20)
 
     async def mkdir(self, path: str) -> None:
         if await self._exists(path):
@@ -96,9 +104,31 @@ class Fsspec(MountProvider):
         await self._call("rmdir", self._full(path))
 
     async def rename(self, src: str, dst: str) -> None:
-        if (await self.stat(src)).is_dir:
-            raise oserror(errno.EXDEV, src)  # fsspec has no atomic directory rename
-        await self._call("mv", self._full(src), self._full(dst))
+        """A folder moves with everything below it (copied, then removed: not atomic)."""
+        if not (await self.stat(src)).is_dir:
+            await self._call("mv", self._full(src), self._full(dst))
+            return
+        if await self._exists(dst):
+            if not (await self.stat(dst)).is_dir:
+                raise oserror(errno.ENOTDIR, dst)
+            await self.rmdir(dst)  # POSIX replaces an empty folder; ENOTEMPTY otherwise
+        folders, files = await self._tree(src)
+        for sub in sorted(folders):  # empty folders travel too
+            await self._call("makedirs", self._full(dst + sub), exist_ok=True)
+        for sub in files:
+            await self._call("mv", self._full(src + sub), self._full(dst + sub))
+        await self._call("rm", self._full(src), recursive=True)
+
+    async def _tree(self, path: str) -> tuple[list[str], list[str]]:
+        """Folders (``""`` for ``path`` itself) and files below ``path``, relative to it."""
+        found = await self._call("find", self._full(path), withdirs=True, detail=True)
+        base = self._full(path).rstrip("/")
+        folders, files = [""], []
+        for full, info in found.items():
+            sub = full.rstrip("/")[len(base) :]
+            if sub.startswith("/"):
+                (folders if info.get("type") == "directory" else files).append(sub)
+        return folders, files
 
     async def _exists(self, path: str) -> bool:
         try:
@@ -106,3 +136,13 @@ class Fsspec(MountProvider):
         except FileNotFoundError:
             return False
         return True
+
+
+def _stat(info: dict, unknown_time: float) -> Stat:
+    """A Stat from fsspec's ``info`` (also what ``ls(detail=True)`` gives per entry)."""
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or unknown_time
+    return Stat(
+        is_dir=info.get("type") == "directory",
+        size=int(info.get("size") or 0),
+        mtime=float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime),
+    )

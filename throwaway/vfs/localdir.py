@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import secrets
 import shutil
+import stat
+from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
@@ -18,7 +22,9 @@ class LocalDir(MountProvider):
     """Serve a host directory; read-only unless ``writable=True``.
 
     Every path is resolved (following symlinks) and must stay inside the root:
-    a symlink that points elsewhere reads as permission denied.
+    a symlink that points elsewhere reads as permission denied. A symlink that
+    stays inside shows as a link to a relative path, and a writable LocalDir
+    makes such links (``os.symlink``).
     """
 
     def __init__(self, root: str | os.PathLike, *, writable: bool = False):
@@ -40,8 +46,21 @@ class LocalDir(MountProvider):
         return resolved
 
     async def stat(self, path: str) -> Stat:
-        st = self._inside(path).stat()
-        return Stat(is_dir=os.path.isdir(self._inside(path)), size=st.st_size, mtime=st.st_mtime)
+        resolved = self._inside(path)
+        try:
+            st = resolved.stat()
+        except FileNotFoundError:
+            if not (self.root / path).is_symlink():
+                raise
+            st = (self.root / path).lstat()  # a link inside whose target is not there (yet)
+        return self._as_link(path, resolved, _stat(st))
+
+    def _as_link(self, path: str, resolved: Path, stat: Stat) -> Stat:
+        """``stat`` of a symlink's target, with the link as a path relative to its folder."""
+        link = self.root / path
+        if not link.is_symlink():
+            return stat
+        return replace(stat, link=os.path.relpath(resolved, link.parent.resolve()))
 
     async def list(self, path: str) -> list[str]:
         return sorted(os.listdir(self._inside(path)))
@@ -51,14 +70,14 @@ class LocalDir(MountProvider):
         with os.scandir(self._inside(path)) as it:
             for entry in it:
                 try:
+                    st = _stat(entry.stat())
                     if entry.is_symlink():  # described only if it stays inside the root
-                        self._inside(f"{path}/{entry.name}" if path else entry.name)
-                    st = entry.stat()
+                        sub = f"{path}/{entry.name}" if path else entry.name
+                        st = self._as_link(sub, self._inside(sub), st)
                 except OSError:  # a link out, or broken: shown as a file that cannot be opened
                     out.append(Entry(entry.name, False))
                     continue
-                is_dir = entry.is_dir()
-                out.append(Entry(entry.name, is_dir, Stat(is_dir, st.st_size, st.st_mtime)))
+                out.append(Entry(entry.name, st.is_dir, st))
         return sorted(out, key=lambda e: e.name)
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
@@ -76,6 +95,12 @@ class LocalDir(MountProvider):
         else:
             await asyncio.to_thread(_replace, target, data)
 
+    async def write_from(self, path: str, source) -> None:
+        target = self._inside(path)
+        if target.is_dir():
+            raise oserror(errno.EISDIR, path)
+        await asyncio.to_thread(_replace, target, source)
+
     async def mkdir(self, path: str) -> None:
         self._inside(path).mkdir()
 
@@ -88,6 +113,15 @@ class LocalDir(MountProvider):
     async def rmdir(self, path: str) -> None:
         self._inside(path, follow_last=False).rmdir()
 
+    async def symlink(self, path: str, target: str) -> None:
+        os.symlink(target, self._inside(path, follow_last=False))
+
+    async def chmod(self, path: str, mode: int) -> None:
+        os.chmod(self._inside(path), mode)
+
+    async def utime(self, path: str, mtime: float) -> None:
+        os.utime(self._inside(path), (mtime, mtime))
+
     async def rename(self, src: str, dst: str) -> None:
         source = self._inside(src, follow_last=False)
         target = self._inside(dst, follow_last=False)
@@ -98,16 +132,24 @@ class LocalDir(MountProvider):
         os.replace(source, target) if not target.is_dir() else _rename_dir(source, target)
 
 
+def _stat(st: os.stat_result) -> Stat:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return Stat(is_dir, st.st_size, st.st_mtime, stat.S_IMODE(st.st_mode))
+
+
 def _pread(target: Path, offset: int, size: int) -> bytes:
     with open(target, "rb") as f:
         return os.pread(f.fileno(), size, offset)
 
 
-def _replace(target: Path, data: bytes) -> None:
-    """Write to a temporary file beside the target, then rename over it."""
+def _replace(target: Path, data: bytes | BinaryIO) -> None:
+    """Write to a temporary file beside the target, then rename over it (keeping its mode)."""
     tmp = target.with_name(f".throwaway-{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as out:
+            out.write(data) if isinstance(data, bytes) else shutil.copyfileobj(data, out, 8 << 20)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

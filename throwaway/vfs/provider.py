@@ -15,7 +15,18 @@ sandbox as ``EIO`` and is logged on the host; the host stays up either way.
 
 Read-only providers implement ``stat``, ``list`` and ``read`` (and, optionally,
 ``entries``, which lets a listing skip one ``stat`` per name). Writable ones add
-``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``.
+``write`` (replace a whole file), ``mkdir``, ``remove``, ``rmdir`` and ``rename``
+(which, like POSIX rename, replaces a file or an empty folder at ``dst``).
+Optional for them:
+
+- ``write_from``: ``write`` from a host temporary file, for contents too large
+  to hold in memory (by default it reads the file and calls ``write``);
+- ``chmod`` and ``utime``: a provider that cannot store permission bits or
+  modification times leaves them raising ENOSYS, and the mount keeps those
+  itself for as long as the Sandbox lives;
+- ``symlink``: links whose target the host has checked stays inside the mount
+  (EPERM by default).
+
 Whether a mount *is* writable is decided by ``writable``; the host refuses
 changes to a read-only mount before the provider is called.
 """
@@ -25,6 +36,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class Stat:
     is_dir: bool
     size: int = 0
     mtime: float = 0.0
+    mode: int | None = None  # permission bits (0o644); None: the mount's default
+    link: str | None = None  # a symlink: its target, relative to its folder, inside the mount
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,10 @@ class MountProvider:
         """Create or replace the file ``path`` with ``data``."""
         raise oserror(errno.EROFS, path)
 
+    async def write_from(self, path: str, source: BinaryIO) -> None:
+        """Replace ``path`` with the rest of ``source``, a temporary file on the host."""
+        await self.write(path, source.read())
+
     async def mkdir(self, path: str) -> None:
         raise oserror(errno.EROFS, path)
 
@@ -93,6 +111,19 @@ class MountProvider:
 
     async def rename(self, src: str, dst: str) -> None:
         raise oserror(errno.EROFS, src)
+
+    async def symlink(self, path: str, target: str) -> None:
+        """Optional: make ``path`` a symlink to ``target``, a relative path that the host
+        has checked stays inside the mount."""
+        raise oserror(errno.EPERM, path)
+
+    async def chmod(self, path: str, mode: int) -> None:
+        """Optional: set the permission bits (``mode & 0o7777``)."""
+        raise oserror(errno.ENOSYS, path)
+
+    async def utime(self, path: str, mtime: float) -> None:
+        """Optional: set the modification time (seconds since the epoch)."""
+        raise oserror(errno.ENOSYS, path)
 
     def describe(self) -> str:
         """One line for the model's system prompt and for logs."""

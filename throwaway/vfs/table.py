@@ -7,7 +7,9 @@ reply is ``{"ok": True, ...}`` or ``{"errno": "ENOENT", "message": ...}``; the
 sandbox turns the errno name into the OSError Python code expects.
 
 The table also keeps the audit of what changed in writable mounts since the
-last `take_changes()`.
+last `take_changes()`, and, for providers that cannot store them, the
+permission bits and modification times the sandbox set (``Kept``), for as long
+as the sandbox lives.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import posixpath
 from collections.abc import Mapping
 
 from throwaway.vfs.paths import clean
 from throwaway.vfs.provider import MountProvider, Stat
+from throwaway.vfs.spool import Spools
 
 log = logging.getLogger(__name__)
 
 MOUNT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 READ_CHUNK = 8 << 20  # the most one read reply carries (the sandbox's shared buffer)
-CHANGING_OPS = {"write", "create", "mkdir", "remove", "rmdir", "rename", "truncate"}
+CHANGING_OPS = {"write", "create", "mkdir", "remove", "rmdir", "rename", "truncate", "chmod",
+                "utime", "spool", "put", "cut", "commit", "symlink"}  # fmt: skip
+UMASK = 0o022  # applied to the mode of new files and folders, as on a usual disk
 
 
 def check_mount_name(name: str) -> str:
@@ -52,6 +58,8 @@ class MountTable:
                 raise TypeError(f"mount {name!r}: expected a MountProvider, got {provider!r}")
         self.timeout, self.max_file_bytes = timeout, max_file_bytes
         self.changes: dict[str, str] = {}
+        self.kept = {name: Kept() for name in self.mounts}
+        self.spools = Spools()
 
     def describe(self) -> dict[str, dict]:
         """What the sandbox (and a model) may know about each mount."""
@@ -95,18 +103,20 @@ class MountTable:
     # ---- reading -------------------------------------------------------------
 
     async def _op_stat(self, provider, name, path, request, blob):
-        return {"ok": True, "stat": _stat(await provider.stat(path))}, b""
+        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
 
     async def _op_list(self, provider, name, path, request, blob):
         found = await provider.entries(path)
         if found is None:
             names = [n for n in await provider.list(path) if _plain_name(n)]
             return {"ok": True, "names": names, "entries": []}, b""
+        kept = self.kept[name]
         entries = [
-            {"name": e.name, "dir": bool(e.is_dir), "stat": _stat(e.stat) if e.stat else None}
+            {"name": e.name, "dir": bool(e.is_dir),
+             "stat": kept.over(_join(path, e.name), _stat(e.stat)) if e.stat else None}
             for e in found
             if _plain_name(e.name)
-        ]
+        ]  # fmt: skip
         return {"ok": True, "names": [e["name"] for e in entries], "entries": entries}, b""
 
     async def _op_read(self, provider, name, path, request, blob):
@@ -115,21 +125,20 @@ class MountTable:
 
     async def _op_open(self, provider, name, path, request, blob):
         """Stat, plus the first bytes of a file so that small files need no further call."""
-        stat = await provider.stat(path)
+        stat = await self._stat(provider, name, path)
         data = b""
-        if not stat.is_dir and request.get("prefetch"):
+        if not stat["dir"] and request.get("prefetch"):
             size = min(_int(request["prefetch"]), READ_CHUNK)
             data = bytes(await provider.read(path, 0, size))
-        return {"ok": True, "stat": _stat(stat)}, data
+        return {"ok": True, "stat": stat}, data
 
     # ---- changing --------------------------------------------------------------
 
     async def _op_write(self, provider, name, path, request, blob):
-        if len(blob) > self.max_file_bytes:
-            limit = self.max_file_bytes
-            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        self._check_size(len(blob))
         existed = await self._exists(provider, path)
         await provider.write(path, blob)
+        self.kept[name].touched(path)
         self._record(name, path, "modified" if existed else "created")
         return {"ok": True}, b""
 
@@ -137,33 +146,120 @@ class MountTable:
         if await self._exists(provider, path):
             if request.get("exclusive"):
                 raise OSError(errno.EEXIST, "file exists")
-            return {"ok": True}, b""
-        await provider.write(path, b"")
-        self._record(name, path, "created")
-        return {"ok": True}, b""
+        else:
+            await provider.write(path, b"")
+            self.kept[name].forget(path)
+            self._record(name, path, "created")
+            await self._new_mode(provider, name, path, request)
+        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
 
     async def _op_truncate(self, provider, name, path, request, blob):
-        size = _int(request.get("size"))
-        if size > self.max_file_bytes:
-            limit = self.max_file_bytes
-            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        size = self._check_size(_int(request.get("size")))
         stat = await provider.stat(path)
         data = await provider.read(path, 0, min(size, stat.size)) if size else b""
         await provider.write(path, data + b"\0" * (size - len(data)))
+        self.kept[name].touched(path)
         self._record(name, path, "modified")
         return {"ok": True}, b""
 
+    # ---- spools: large files being written (spool.py) --------------------------------------
+
+    async def _op_spool(self, provider, name, path, request, blob):
+        """A new spool holding ``blob`` or, with ``copy``, the provider's file ``path``."""
+        number = self.spools.open()
+        try:
+            if request.get("copy"):
+                await self._copy_to_spool(provider, path, number)
+            else:
+                await self.spools.put(number, 0, blob)
+        except BaseException:
+            self.spools.release(number)
+            raise
+        return {"ok": True, "spool": number}, b""
+
+    async def _op_put(self, provider, name, path, request, blob):
+        offset = _int(request.get("offset"))
+        self._check_size(offset + len(blob))
+        await self.spools.put(request.get("spool"), offset, blob)
+        return {"ok": True}, b""
+
+    async def _op_get(self, provider, name, path, request, blob):
+        size = min(_int(request.get("size")), READ_CHUNK)
+        offset = _int(request.get("offset"))
+        return {"ok": True}, await self.spools.read(request.get("spool"), offset, size)
+
+    async def _op_cut(self, provider, name, path, request, blob):
+        self.spools.cut(request.get("spool"), self._check_size(_int(request.get("size"))))
+        return {"ok": True}, b""
+
+    async def _op_commit(self, provider, name, path, request, blob):
+        spool = self.spools.get(request.get("spool"))
+        existed = await self._exists(provider, path)
+        spool.seek(0)
+        await provider.write_from(path, spool)
+        self.kept[name].touched(path)
+        self._record(name, path, "modified" if existed else "created")
+        return {"ok": True}, b""
+
+    async def _op_release(self, provider, name, path, request, blob):
+        self.spools.release(request.get("spool"))
+        return {"ok": True}, b""
+
+    async def _copy_to_spool(self, provider: MountProvider, path: str, number: int) -> None:
+        size = self._check_size((await provider.stat(path)).size)
+        for offset in range(0, size, READ_CHUNK):
+            await self.spools.put(number, offset, await provider.read(path, offset, READ_CHUNK))
+
+    # ---- changing, continued ---------------------------------------------------------------
+
     async def _op_mkdir(self, provider, name, path, request, blob):
         await provider.mkdir(path)
-        return {"ok": True}, b""
+        self.kept[name].forget(path)
+        await self._new_mode(provider, name, path, request)
+        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
 
     async def _op_remove(self, provider, name, path, request, blob):
         await provider.remove(path)
+        self.kept[name].forget(path)
         self._record(name, path, "deleted")
         return {"ok": True}, b""
 
     async def _op_rmdir(self, provider, name, path, request, blob):
         await provider.rmdir(path)
+        self.kept[name].forget(path)
+        return {"ok": True}, b""
+
+    async def _op_symlink(self, provider, name, path, request, blob):
+        """Only links that stay inside the mount; ``/mnt/<name>/...`` becomes relative."""
+        target = request.get("target")
+        if not isinstance(target, str) or not target or "\0" in target or len(target) > 4096:
+            raise OSError(errno.EINVAL, "expected a link target")
+        own = f"/mnt/{name}/"
+        if target.startswith(own):
+            target = posixpath.relpath(target[len(own) :] or ".", posixpath.dirname(path) or ".")
+        inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if target.startswith("/") or inside == ".." or inside.startswith("../"):
+            raise OSError(errno.EPERM, "a link in a mount must stay inside it")
+        await provider.symlink(path, target)
+        self._record(name, path, "created")
+        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
+
+    async def _op_chmod(self, provider, name, path, request, blob):
+        await self._chmod(provider, name, path, _int(request.get("mode")) & 0o7777)
+        return {"ok": True}, b""
+
+    async def _op_utime(self, provider, name, path, request, blob):
+        mtime = request.get("mtime")
+        number = isinstance(mtime, int | float) and not isinstance(mtime, bool)
+        if not number or not -1e11 < mtime < 1e11:
+            raise OSError(errno.EINVAL, "expected a modification time in seconds")
+        try:
+            await provider.utime(path, float(mtime))
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            await provider.stat(path)  # it must exist
+            self.kept[name].set(path, mtime=float(mtime))
         return {"ok": True}, b""
 
     async def _op_rename(self, provider, name, path, request, blob):
@@ -173,12 +269,36 @@ class MountTable:
         dest_existed = await self._exists(provider, dest)
         src_is_file = not (await provider.stat(path)).is_dir
         await provider.rename(path, dest)
+        self.kept[name].moved(path, dest)
         if src_is_file:
             self._record(name, path, "deleted")
             self._record(name, dest, "modified" if dest_existed else "created")
         return {"ok": True}, b""
 
     # ---- helpers -----------------------------------------------------------------
+
+    def _check_size(self, size: int) -> int:
+        if size > self.max_file_bytes:
+            limit = self.max_file_bytes
+            raise OSError(errno.EFBIG, f"files in mounts are limited to {limit} bytes")
+        return size
+
+    async def _stat(self, provider: MountProvider, name: str, path: str) -> dict:
+        return self.kept[name].over(path, _stat(await provider.stat(path)))
+
+    async def _chmod(self, provider: MountProvider, name: str, path: str, mode: int) -> None:
+        try:
+            await provider.chmod(path, mode)
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            await provider.stat(path)  # it must exist
+            self.kept[name].set(path, mode=mode)
+
+    async def _new_mode(self, provider, name: str, path: str, request: dict) -> None:
+        """The mode asked for by open(O_CREAT) or mkdir, less the umask."""
+        if "mode" in request:
+            await self._chmod(provider, name, path, _int(request["mode"]) & 0o7777 & ~UMASK)
 
     async def _exists(self, provider: MountProvider, path: str) -> bool:
         try:
@@ -200,8 +320,46 @@ class MountTable:
             self.changes[key] = change
 
 
+class Kept:
+    """Modes and times a provider could not store, by path, for one mount."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict] = {}
+
+    def over(self, path: str, stat: dict) -> dict:
+        return {**stat, **self.by_path.get(path, {})}
+
+    def set(self, path: str, **attrs) -> None:
+        self.by_path.setdefault(path, {}).update(attrs)
+
+    def touched(self, path: str) -> None:
+        """New content: the provider's own mtime holds again."""
+        self.by_path.get(path, {}).pop("mtime", None)
+
+    def forget(self, path: str) -> None:
+        self.moved(path, None)
+
+    def moved(self, src: str, dst: str | None) -> None:
+        """``src`` and everything below it now live at ``dst`` (None: gone)."""
+        if dst is not None:
+            self.forget(dst)
+        for path in [p for p in self.by_path if p == src or p.startswith(src + "/")]:
+            attrs = self.by_path.pop(path)
+            if dst is not None:
+                self.by_path[dst + path[len(src) :]] = attrs
+
+
 def _stat(stat: Stat) -> dict:
-    return {"dir": bool(stat.is_dir), "size": max(int(stat.size), 0), "mtime": float(stat.mtime)}
+    out = {"dir": bool(stat.is_dir), "size": max(int(stat.size), 0), "mtime": float(stat.mtime)}
+    if isinstance(stat.mode, int):
+        out["mode"] = stat.mode & 0o7777
+    if isinstance(stat.link, str):
+        out["link"] = stat.link
+    return out
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
 
 
 def _int(value: object) -> int:

@@ -4,21 +4,32 @@
 // bridge in syncbridge.js; the host answers from throwaway/vfs/table.py.
 // The host is the authority on every check (paths, read-only, sizes); the
 // checks here only give early, accurate errors. Hooks throw FS.ErrnoError with
-// emscripten's errno numbers only: anything else would kill Pyodide.
+// emscripten's errno numbers only: anything else would kill Pyodide, so every
+// hook is wrapped (guard) and turns a stray exception into EIO.
 //
-// Files opened for writing are buffered here and committed to the host as a
-// whole on close (a failed commit makes close() raise). Small files come back
-// with the open reply, so open+read+close costs one round trip.
+// A node is one file for as long as the sandbox knows it: rename re-files the
+// node (as MEMFS does), so open streams follow it. While any stream has a file
+// open for writing (or the file was unlinked while open) its content is one
+// OpenFile on the node (openfile.js), shared by every stream and dup'ed fd. It
+// is committed to the host on close, on fsync, and at the end of every
+// execution (commitAll); an unlinked file is never committed. Small files come back with the open reply,
+// so open+read+close costs one round trip.
 
+import { OpenFile } from "./openfile.js";
 import { DATA_MAX } from "./syncbridge.js";
 
 const PREFETCH = 1 << 16;
 const ATTR_TTL_MS = 50; // a stat answered this recently is reused (open, then fstat)
+const LISTED_TTL_MS = 1000; // stats from a listing last longer: os.walk stats every entry
+const LISTED_TTL_MS_PER_ENTRY = 0.1; // (and a huge folder takes longer to go through)
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+const EMPTY = new Uint8Array();
 
-export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
+export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   const fail = (name) => new FS.ErrnoError(ERRNO[name] ?? ERRNO.EIO);
+  const openFiles = new Set(); // nodes holding an OpenFile
 
   function call(node, op, args = {}, data = null) {
     const request = { op, mount: node.mount.opts.name, path: relPath(node), ...args };
@@ -43,17 +54,39 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
     return base ? `${base}/${name}` : name;
   }
 
+  // Any exception other than FS.ErrnoError is fatal to Pyodide: make it EIO.
+  function guard(ops) {
+    for (const [key, fn] of Object.entries(ops)) {
+      ops[key] = function (...args) {
+        try {
+          return fn.apply(this, args);
+        } catch (err) {
+          if (err instanceof FS.ErrnoError) throw err;
+          console.error(`hostfs ${key}:`, err);
+          throw fail("EIO");
+        }
+      };
+    }
+    return ops;
+  }
+
   // ---- nodes -------------------------------------------------------------------
 
-  function modeFor(mount, isDir) {
-    const perm = mount.opts.writable ? 0o777 : 0o555;
-    return isDir ? S_IFDIR | perm : S_IFREG | (perm & 0o666);
+  function modeFor(mount, isDir, perm) {
+    perm = (perm ?? (isDir ? 0o755 : 0o644)) & 0o7777;
+    if (!mount.opts.writable) perm &= ~0o222;
+    return (isDir ? S_IFDIR : S_IFREG) | perm;
   }
 
   function makeNode(parent, name, isDir, stat) {
-    const node = FS.createNode(parent, name, modeFor(parent.mount, isDir), 0);
+    const link = typeof stat?.link === "string" ? stat.link : null; // emscripten follows it
+    const mode = link ? S_IFLNK | 0o777 : modeFor(parent.mount, isDir, stat?.mode);
+    const node = FS.createNode(parent, name, mode, 0);
+    node.link = link;
     node.node_ops = nodeOps;
     node.stream_ops = streamOps;
+    node.version = 0; // bumped whenever this sandbox changes the content
+    node.opened = 0; // open file streams, dup'ed ones included
     if (stat) setAttr(node, stat);
     return node;
   }
@@ -73,8 +106,11 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
     throw fail(node.hostErrno);
   }
 
-  function setAttr(node, stat) {
-    node.hattr = { size: stat.size ?? 0, mtime: stat.mtime ?? 0, at: performance.now() };
+  function setAttr(node, stat, ttl = ATTR_TTL_MS) {
+    node.hattr = { size: stat.size ?? 0, mtime: stat.mtime ?? 0, at: performance.now(), ttl };
+    if (Number.isInteger(stat.mode) && !FS.isLink(node.mode)) {
+      node.mode = modeFor(node.mount, FS.isDir(node.mode), stat.mode);
+    }
   }
 
   function cachedChild(parent, name) {
@@ -84,14 +120,14 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
     return null;
   }
 
-  const nodeOps = {
+  const nodeOps = guard({
     getattr(node) {
       checkBroken(node);
-      const open = node.writer;
-      if (!open && (!node.hattr || performance.now() - node.hattr.at > ATTR_TTL_MS)) {
+      const file = node.file;
+      if (!file && (!node.hattr || performance.now() - node.hattr.at > node.hattr.ttl)) {
         setAttr(node, call(node, "stat").reply.stat);
       }
-      const size = open ? open.size : node.hattr.size;
+      const size = file ? file.size : node.hattr.size;
       const time = new Date(node.hattr.mtime * 1000);
       return {
         dev: 1, ino: node.id, mode: node.mode, nlink: 1, uid: 0, gid: 0, rdev: 0, size,
@@ -99,12 +135,18 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
       };
     },
     setattr(node, attr) {
-      if (attr.size === undefined) return;
-      if (node.writer) {
-        node.writer.resize(attr.size);
-      } else {
-        call(node, "truncate", { size: attr.size });
-        setAttr(node, { size: attr.size, mtime: Date.now() / 1000 });
+      // emscripten passes {size} for truncate, {mode} for chmod, {timestamp} for utime
+      if (attr.size !== undefined) {
+        truncate(node, attr.size);
+      } else if (attr.mode !== undefined) {
+        const mode = attr.mode & 0o7777;
+        call(node, "chmod", { mode });
+        node.mode = modeFor(node.mount, FS.isDir(node.mode), mode);
+      } else if (attr.timestamp !== undefined) {
+        if (node.file) commit(node); // a later close must not stamp it with "now"
+        const mtime = attr.timestamp / 1000;
+        call(node, "utime", { mtime });
+        node.hattr = { ...(node.hattr ?? { size: 0 }), mtime, at: performance.now() };
       }
     },
     lookup(parent, name) {
@@ -121,18 +163,27 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
     },
     mknod(parent, name, mode) {
       const path = childPath(parent, name);
-      if (FS.isDir(mode)) call(parent, "mkdir", { path });
-      else call(parent, "create", { path, exclusive: true });
-      const stat = { dir: FS.isDir(mode), size: 0, mtime: Date.now() / 1000 };
-      return makeNode(parent, name, stat.dir, stat);
+      const perm = mode & 0o7777;
+      const { reply } = FS.isDir(mode)
+        ? call(parent, "mkdir", { path, mode: perm })
+        : call(parent, "create", { path, exclusive: true, mode: perm });
+      return makeNode(parent, name, FS.isDir(mode), reply.stat ?? { size: 0, mtime: 0 });
     },
     rename(oldNode, newDir, newName) {
       call(oldNode, "rename", { dest: childPath(newDir, newName) });
       const replaced = cachedChild(newDir, newName);
-      if (replaced && replaced !== oldNode) FS.hashRemoveNode(replaced);
+      if (replaced && replaced !== oldNode) {
+        forget(replaced);
+        FS.hashRemoveNode(replaced);
+      }
+      oldNode.name = newName; // FS.rename files the node again under these
+      oldNode.parent = newDir;
     },
     unlink(parent, name) {
+      const node = cachedChild(parent, name);
+      if (node?.opened && !node.file) holdContent(node); // still readable through open fds
       call(parent, "remove", { path: childPath(parent, name) });
+      if (node) forget(node);
     },
     rmdir(parent, name) {
       call(parent, "rmdir", { path: childPath(parent, name) });
@@ -141,136 +192,179 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs }) {
       checkBroken(node);
       const { reply } = call(node, "list");
       const names = Array.isArray(reply.names) ? reply.names.map(String) : [];
-      for (const entry of Array.isArray(reply.entries) ? reply.entries : []) {
+      const entries = Array.isArray(reply.entries) ? reply.entries : [];
+      const ttl = LISTED_TTL_MS + LISTED_TTL_MS_PER_ENTRY * entries.length;
+      for (const entry of entries) {
         const name = String(entry.name);
-        if (!cachedChild(node, name)) makeNode(node, name, entry.dir === true, entry.stat);
+        const child = cachedChild(node, name) ?? makeNode(node, name, entry.dir === true, null);
+        if (entry.stat && !child.file && !child.hostErrno) setAttr(child, entry.stat, ttl);
       }
       return [".", "..", ...names];
     },
-    symlink() {
-      throw fail("EPERM");
+    symlink(parent, name, target) {
+      const { reply } = call(parent, "symlink", { path: childPath(parent, name), target });
+      return makeNode(parent, name, false, { ...reply.stat, link: reply.stat?.link ?? target });
     },
-    readlink() {
-      throw fail("EINVAL");
+    readlink(node) {
+      if (!FS.isLink(node.mode)) throw fail("EINVAL");
+      return node.link;
     },
-  };
+  });
+
+  // A node that was unlinked or renamed over: open fds keep their data, nothing is committed.
+  function forget(node) {
+    node.unlinked = true;
+    if (node.file) node.file.dirty = false;
+  }
+
+  // ---- file content ------------------------------------------------------------
+
+  function openFile(node, size, first) {
+    node.file = OpenFile.load((op, args, data) => call(node, op, args, data), size, first);
+    openFiles.add(node);
+  }
+
+  function holdContent(node) {
+    const { reply, data } = call(node, "open", { prefetch: PREFETCH });
+    openFile(node, reply.stat.size, data);
+  }
+
+  function truncate(node, size) {
+    if (node.file) {
+      node.file.resize(size);
+      return;
+    }
+    call(node, "truncate", { size });
+    node.version++;
+    setAttr(node, { size, mtime: Date.now() / 1000 });
+  }
+
+  function commit(node, last = false) {
+    const file = node.file;
+    if (!file.dirty || node.unlinked) return;
+    file.commit(last);
+    node.version++;
+    setAttr(node, { size: file.size, mtime: Date.now() / 1000 });
+  }
+
+  function release(node) {
+    node.opened--;
+    if (node.opened > 0 || !node.file) return;
+    openFiles.delete(node);
+    try {
+      commit(node, true);
+    } finally {
+      const file = node.file;
+      node.file = null;
+      try {
+        file.close();
+      } catch (err) {
+        console.error("hostfs release:", err); // the host drops spools with the sandbox anyway
+      }
+    }
+  }
+
+  function readFromHost(stream, buffer, offset, length, position) {
+    let done = 0;
+    while (done < length) {
+      const size = Math.min(DATA_MAX, length - done);
+      const { data } = call(stream.node, "read", { offset: position + done, size });
+      buffer.set(data, offset + done);
+      done += data.length;
+      if (data.length < size) break;
+    }
+    return done;
+  }
 
   // ---- streams -----------------------------------------------------------------
 
-  class Writer {
-    constructor(initial) {
-      this.data = new Uint8Array(Math.max(initial.length, 4096));
-      this.data.set(initial);
-      this.size = initial.length;
-      this.dirty = false;
-    }
-    resize(size) {
-      if (size > this.data.length) {
-        const grown = new Uint8Array(Math.max(size, this.data.length * 2));
-        grown.set(this.data.subarray(0, this.size));
-        this.data = grown;
-      } else if (size < this.size) {
-        this.data.fill(0, size, this.size);
-      }
-      this.size = size;
-      this.dirty = true;
-    }
-  }
-
-  function readAll(node, size, first) {
-    const out = new Uint8Array(size);
-    out.set(first.subarray(0, size));
-    for (let pos = first.length; pos < size;) {
-      const { data } = call(node, "read", { offset: pos, size: Math.min(DATA_MAX, size - pos) });
-      if (!data.length) return out.subarray(0, pos);
-      out.set(data, pos);
-      pos += data.length;
-    }
-    return out;
-  }
-
-  const streamOps = {
+  const streamOps = guard({
     open(stream) {
       const node = stream.node;
       checkBroken(node);
       if (FS.isDir(node.mode)) return;
       const writing = (stream.flags & 3) !== 0;
-      const { reply, data } = call(node, "open", { prefetch: PREFETCH });
-      setAttr(node, reply.stat);
-      if (reply.stat.dir) throw fail("EISDIR");
-      stream.head = data;
-      if (writing) {
-        if (node.writer) throw fail("EBUSY"); // one writer per file at a time
-        node.writer = new Writer(readAll(node, reply.stat.size, data));
-        stream.writer = node.writer;
+      stream.head = EMPTY;
+      stream.version = -1; // no prefetched head
+      if (!node.file) {
+        const { reply, data } = call(node, "open", { prefetch: PREFETCH });
+        setAttr(node, reply.stat);
+        if (reply.stat.dir) throw fail("EISDIR");
+        stream.head = data;
+        stream.version = node.version;
+        if (writing) openFile(node, reply.stat.size, data);
       }
+      node.opened++;
+      stream.counted = true;
+    },
+    dup(stream) {
+      if (stream.counted) stream.node.opened++;
     },
     close(stream) {
-      const writer = stream.writer;
-      if (!writer) return;
-      stream.node.writer = null;
-      if (!writer.dirty) return;
-      call(stream.node, "write", {}, writer.data.subarray(0, writer.size)); // buffer moves on
-      writer.data = null;
-      setAttr(stream.node, { size: writer.size, mtime: Date.now() / 1000 });
+      if (stream.counted) release(stream.node);
     },
     fsync(stream) {
-      const writer = stream.writer; // os.fsync(): commit now, keep writing after
-      if (!writer?.dirty) return 0;
-      call(stream.node, "write", {}, writer.data.slice(0, writer.size));
-      writer.dirty = false;
+      if (stream.node.file) commit(stream.node); // os.fsync(): commit now, keep writing after
       return 0;
     },
     read(stream, buffer, offset, length, position) {
-      const writer = stream.writer;
-      if (writer) {
-        const n = Math.max(0, Math.min(length, writer.size - position));
-        buffer.set(writer.data.subarray(position, position + n), offset);
-        return n;
-      }
+      const file = stream.node.file;
+      if (file) return file.read(buffer, offset, length, position);
       const head = stream.head;
-      if (position + length <= head.length || head.length < PREFETCH) {
+      const fresh = stream.version === stream.node.version;
+      if (fresh && (position + length <= head.length || head.length < PREFETCH)) {
         const n = Math.max(0, Math.min(length, head.length - position));
         buffer.set(head.subarray(position, position + n), offset);
         return n;
       }
-      let done = 0;
-      while (done < length) {
-        const size = Math.min(DATA_MAX, length - done);
-        const { data } = call(stream.node, "read", { offset: position + done, size });
-        buffer.set(data, offset + done);
-        done += data.length;
-        if (data.length < size) break;
-      }
-      return done;
+      return readFromHost(stream, buffer, offset, length, position);
     },
     write(stream, buffer, offset, length, position) {
-      const writer = stream.writer;
-      if (!writer) throw fail("EBADF");
-      if (position + length > writer.size) writer.resize(position + length);
-      writer.data.set(buffer.subarray(offset, offset + length), position);
-      writer.dirty = true;
-      return length;
+      const file = stream.node.file;
+      if (!file) throw fail("EBADF");
+      return file.write(buffer, offset, length, position);
     },
     llseek(stream, offset, whence) {
       let position = offset;
       if (whence === 1) position += stream.position;
       else if (whence === 2 && FS.isFile(stream.node.mode)) {
-        position += stream.writer ? stream.writer.size : stream.node.hattr.size;
+        position += stream.node.file ? stream.node.file.size : stream.node.hattr.size;
       }
       if (position < 0) throw fail("EINVAL");
       return position;
     },
-  };
+    // mmap gets a private copy; a shared writable mapping writes back through msync
+    mmap(stream, length, position, prot, flags) {
+      if (!FS.isFile(stream.node.mode)) throw fail("ENODEV");
+      const ptr = module.mmapAlloc(length);
+      if (!ptr) throw fail("ENOMEM");
+      streamOps.read(stream, module.HEAPU8, ptr, length, position);
+      return { ptr, allocated: true };
+    },
+    msync(stream, buffer, offset, length) {
+      streamOps.write(stream, buffer, 0, length, offset);
+      return 0;
+    },
+  });
 
   return {
     mount(mount) {
-      const root = FS.createNode(null, "/", modeFor(mount, true), 0);
+      const root = FS.createNode(null, "/", modeFor(mount, true, 0o777), 0);
       root.node_ops = nodeOps;
       root.stream_ops = streamOps;
       root.mount = mount;
       setAttr(root, { size: 0, mtime: 0 });
       return root;
+    },
+    // After each execution: files left open reach the host, as if flushed to disk.
+    commitAll() {
+      for (const node of openFiles) {
+        try {
+          commit(node);
+        } catch (err) {
+          console.error("hostfs commit:", err); // stays dirty: close() tries again and reports
+        }
+      }
     },
   };
 }

@@ -18,7 +18,7 @@ import {
 for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
 
 const FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json";
-let pyodide, runner, bridge;
+let pyodide, runner, bridge, hostfs; // hostfs: the /mnt file systems, once mounted
 let queue = Promise.resolve();
 const pendingCalls = new Map();
 let nextCallId = 1;
@@ -147,9 +147,10 @@ function configure(config) {
 
 function mountAll(config, bridge) {
   if (!config.mounts.length) return;
-  const hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
+  hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
     bridge,
     timeoutMs: config.fsTimeoutMs,
+    module: pyodide._module,
   });
   for (const { name, writable } of config.mounts) {
     pyodide.FS.mkdirTree(`/mnt/${name}`);
@@ -217,6 +218,7 @@ const OPS = {
     }
     self.postMessage({ type: "started", id: msg.id });
     const out = runner.run_now(msg.code, msg.runNo ?? msg.id) ?? await runner.run_pending();
+    hostfs?.commitAll(); // files left open reach the host before the changes are reported
     const [json, blob] = out.toJs();
     out.destroy();
     return { ...JSON.parse(json), blob: blob.length ? blob : null };
