@@ -452,3 +452,30 @@ async def test_mcp_config_headers_reach_an_http_server(token_server, tmp_path):
     config.write_text(json.dumps({"mcpServers": {"remote": {"url": token_server.url}}}))
     with pytest.raises(McpError, match="failed to start"):
         await McpServers(load_config(str(config))).start()
+
+
+async def test_pydantic_ais_mcp_client_keeps_a_sandbox_per_run_with_the_header(header_server):
+    """The case that made pydantic-ai give up: its HTTP MCP client passes no handle back."""
+    from pydantic_ai import Agent
+    from pydantic_ai.mcp import MCPToolset
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.models.function import FunctionModel
+
+    seen: list = []
+    script = {"count": ["n = 41", "n + 1"], "again": ["'n' in globals()"]}
+
+    def respond(messages, info) -> ModelResponse:
+        seen.extend(str(p.content) for p in messages[-1].parts if isinstance(p, ToolReturnPart))
+        step = sum(isinstance(p, ToolCallPart) for m in messages for p in m.parts)
+        codes = script[messages[0].parts[-1].content]
+        if step == len(codes):
+            return ModelResponse(parts=[TextPart("done")])
+        return ModelResponse(parts=[ToolCallPart("run_python", {"code": codes[step]}, f"c{step}")])
+
+    toolset = MCPToolset(header_server.url, headers=lambda ctx: {"X-Session": ctx.run_id})
+    agent = Agent(FunctionModel(respond), toolsets=[toolset])
+    await agent.run("count")
+    await agent.run("again")  # a new run: a new sandbox
+    # pydantic-ai shows the model the structured content of a text-only result
+    assert "'result': '42'" in seen[1] and "session" not in seen[1]
+    assert "'result': 'False'" in seen[2]
