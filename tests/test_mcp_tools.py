@@ -295,3 +295,46 @@ async def test_stdio_servers_get_our_environment_and_their_entrys_env(tmp_path, 
         inherited = await started.call_tool("calc", "env", {"name": "THROWAWAY_TEST_INHERITED"})
     assert token.structured_content == {"result": "ghp_secret"}
     assert inherited.structured_content == {"result": "from the shell"}
+
+
+async def test_schemas_the_renderer_cannot_take_still_give_a_module_that_imports():
+    """A hostile or broken server: refs outside the schema, names that would run code or
+    hide builtins, parts that are not schemas. Each tool still gets a callable stub."""
+    from mcp import types
+
+    from throwaway.mcp.tools import _render_module
+
+    odd = {
+        "not_a_schema": {"type": "object", "properties": {"a": 5}},
+        "not_a_map": {"type": "object", "properties": [1]},
+        "code_in_a_ref": {"type": "object",
+                          "properties": {"a": {"$ref": "#/$defs/__import__('os').getpid()"}}},
+        "keyword_title": {"type": "object", "properties": {"a": {
+            "type": "object", "title": "class", "properties": {"b": {"$ref": "#"}}}}},
+        "builtin_name": {"type": "object", "$defs": {"str": {
+            "type": "object", "properties": {"x": {"type": "integer"}}}},
+            "properties": {"a": {"$ref": "#/$defs/str"}}},
+    }  # fmt: skip
+    tools = [types.Tool(name=name, input_schema=schema) for name, schema in odd.items()]
+
+    def echo(server: str, tool: types.Tool):
+        async def run(args: list, kwargs: dict) -> dict:
+            return {"tool": tool.name, "got": kwargs}
+
+        return run
+
+    functions = _render_module("odd", tools, echo)
+    async with Sandbox(functions=functions) as sandbox:
+        result = await sandbox.run(
+            "from tools import odd\n"
+            "[odd.not_a_schema(a=1), odd.code_in_a_ref(a=2), odd.keyword_title(a={'b': 3}),"
+            " odd.builtin_name(a={'x': 4}), odd.not_a_map()]"
+        )
+    assert result.error is None, result.error
+    assert eval(result.result) == [
+        {"tool": "not_a_schema", "got": {"a": 1}},
+        {"tool": "code_in_a_ref", "got": {"a": 2}},
+        {"tool": "keyword_title", "got": {"a": {"b": 3}}},
+        {"tool": "builtin_name", "got": {"a": {"x": 4}}},
+        {"tool": "not_a_map", "got": {}},
+    ]

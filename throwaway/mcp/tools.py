@@ -24,7 +24,9 @@ callback decides each call; without one, the call is refused).
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import builtins
 import json
 import keyword
 import os
@@ -274,16 +276,16 @@ class McpServers:
             self._functions[server] = _render_module(server, self.tools[server], self._runner)
         return self._functions[server]
 
-    def _runner(self, server: str, tool: types.Tool, keywords: dict[str, str]) -> Callable:
-        """The host side of one tool: checks the policy, renames the arguments, calls."""
+    def _runner(self, server: str, tool: types.Tool) -> Callable:
+        """The host side of one tool: checks the policy, calls (the stub has given the
+        arguments their schema names)."""
         name, unwrap = tool.name, _wrapped(tool.output_schema)
 
         async def run(args: list, kwargs: dict) -> Any:
             if args:
                 raise TypeError(f"{server}.{name}: pass arguments by name")
-            arguments = {keywords.get(k, k): v for k, v in kwargs.items()}
-            await self._check_policy(server, name, arguments)
-            result = await self.call_tool(server, name, arguments)
+            await self._check_policy(server, name, kwargs)
+            result = await self.call_tool(server, name, kwargs)
             return _result_value(server, name, result, unwrap=unwrap)
 
         return run
@@ -337,41 +339,117 @@ _TYPES_START = "# types the tools take and return\n"
 def _render_module(server: str, tools: list[types.Tool], runner: Callable) -> list[HostFunction]:
     """The HostFunctions of one server's module: typed stubs rendered from the schemas.
 
-    The TypedDicts every stub needs are defined once, in the first stub's preamble.
+    The TypedDicts every stub needs are defined once, in the first stub's preamble. A
+    schema the renderer cannot take gives that tool an untyped stub (``**arguments``);
+    a module that would not parse gives every tool one.
     """
     names = _unique_names(tools)
-    signatures = [
-        FunctionSignature.from_schema(
-            name=name,
-            parameters_schema=tool.input_schema or {"type": "object"},
-            return_schema=_return_schema(tool.output_schema),
-        )
-        for name, tool in zip(names, tools, strict=True)
-    ]
-    conflicts = FunctionSignature.get_conflicting_type_names(signatures)
-    _quote_forward_references(FunctionSignature.collect_unique_referenced_types(signatures))
+    signatures = [_signature(name, tool) for name, tool in zip(names, tools, strict=True)]
+    typed = [sig for sig in signatures if sig is not None]
+    conflicts = FunctionSignature.get_conflicting_type_names(typed)
+    _quote_forward_references(FunctionSignature.collect_unique_referenced_types(typed))
     preamble = "\n\nfrom typing import Any, Literal, NotRequired, TypedDict  # noqa: F401\n\n"
     preamble += _TYPES_START + "\n\n".join(
-        FunctionSignature.render_type_definitions(signatures, conflicts)
+        FunctionSignature.render_type_definitions(typed, conflicts)
     )
-    functions = []
-    for i, (name, tool, sig) in enumerate(zip(names, tools, signatures, strict=True)):
-        keywords = {p.name: prop for prop, p in sig.params.items()}
-        required = set((tool.input_schema or {}).get("required") or [])
-        body = _stub_body(f"{PACKAGE}.{server}.{name}", keywords, required)
-        source = sig.render(body, description=_doc(tool, name), conflicting_type_names=conflicts)
-        functions.append(
-            HostFunction(
-                f"{PACKAGE}.{server}",
-                name,
-                source.splitlines()[0][len(f"def {name}") : -1],
-                _doc(tool, name),
-                runner(server, tool, keywords),
-                preamble=preamble if i == 0 else "",
-                source=source,
-            )
+    sources = [
+        _stub(f"{PACKAGE}.{server}.{name}", name, tool, sig, conflicts)
+        for name, tool, sig in zip(names, tools, signatures, strict=True)
+    ]
+    try:
+        ast.parse("\n".join([preamble, *sources]))
+    except SyntaxError:
+        sources = [
+            _stub(f"{PACKAGE}.{server}.{name}", name, tool, None, conflicts)
+            for name, tool in zip(names, tools, strict=True)
+        ]
+        preamble = preamble.partition(_TYPES_START)[0]
+    return [
+        HostFunction(
+            f"{PACKAGE}.{server}",
+            name,
+            source.splitlines()[0][len(f"def {name}") : -1],
+            _doc(tool, name),
+            runner(server, tool),
+            preamble=preamble if i == 0 else "",
+            source=source,
         )
-    return functions
+        for i, (name, tool, source) in enumerate(zip(names, tools, sources, strict=True))
+    ]
+
+
+def _signature(name: str, tool: types.Tool) -> FunctionSignature | None:
+    try:
+        return FunctionSignature.from_schema(
+            name=name,
+            parameters_schema=_clean_schema(tool.input_schema or {"type": "object"}),
+            return_schema=_clean_schema(_return_schema(tool.output_schema)),
+        )
+    except Exception:  # a schema the renderer cannot read: an untyped stub
+        return None
+
+
+def _stub(
+    key: str,
+    name: str,
+    tool: types.Tool,
+    sig: FunctionSignature | None,
+    conflicts: frozenset[str],
+) -> str:
+    """The stub's source: typed from ``sig``, else taking ``**arguments`` as they are."""
+    doc = _doc(tool, name)
+    if sig is None:
+        call = f"return _call({key!r}, [], arguments)"
+        return f"def {name}(**arguments: Any) -> Any:\n    {doc!r}\n    {call}"
+    keywords = {p.name: prop for prop, p in sig.params.items()}
+    required = set((tool.input_schema or {}).get("required") or [])
+    body = _stub_body(key, keywords, required)
+    return sig.render(body, description=doc, conflicting_type_names=conflicts)
+
+
+_UNSAFE_NAMES = RESERVED | set(dir(builtins)) | set(keyword.kwlist)
+
+
+def _safe_name(name: object) -> bool:
+    return isinstance(name, str) and name.isidentifier() and name not in _UNSAFE_NAMES
+
+
+def _clean_schema(schema: object, defs: frozenset[str] | None = None) -> Any:
+    """A JSON Schema the renderer can take whole: what it could not (a ``$ref`` outside
+    the schema's own ``$defs``, a part that is not a schema, a type name Python cannot
+    use or that would hide a builtin) becomes "any"."""
+    if schema is None or isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
+        return {}
+    if defs is None:
+        own = schema.get("$defs")
+        defs = frozenset(k for k in own if _safe_name(k)) if isinstance(own, dict) else frozenset()
+    ref = schema.get("$ref")
+    if ref is not None and not (isinstance(ref, str) and ref.removeprefix("#/$defs/") in defs):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            if isinstance(value, dict):
+                out[key] = {k: _clean_schema(v, defs) for k, v in value.items()
+                            if key == "properties" or k in defs}  # fmt: skip
+        elif key in ("items", "additionalProperties"):
+            out[key] = [_clean_schema(v, defs) for v in value] if isinstance(value, list) else (
+                _clean_schema(value, defs)
+            )  # fmt: skip
+        elif key in ("anyOf", "oneOf", "allOf"):
+            if isinstance(value, list) and value:
+                out[key] = [_clean_schema(v, defs) for v in value]
+        elif key == "title":
+            if _safe_name(value):
+                out[key] = value
+        elif key == "required":
+            if isinstance(value, list):
+                out[key] = [v for v in value if isinstance(v, str)]
+        else:
+            out[key] = value
+    return out
 
 
 def _unique_names(tools: list[types.Tool]) -> list[str]:
