@@ -338,3 +338,20 @@ async def test_schemas_the_renderer_cannot_take_still_give_a_module_that_imports
         {"tool": "builtin_name", "got": {"a": {"x": 4}}},
         {"tool": "not_a_map", "got": {}},
     ]
+
+
+def test_exec_with_an_mcp_config_gives_the_server_its_env(tmp_path):
+    from click.testing import CliRunner
+
+    from throwaway.cli import main
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"calc": {
+        "command": sys.executable, "args": [str(ROOT / "tests" / "mcp_calc.py")],
+        "env": {"CALC_TOKEN": "from the config"},
+    }}}))  # fmt: skip
+    script = tmp_path / "env.py"
+    script.write_text("from tools import calc\nprint(calc.env(name='CALC_TOKEN'))\n")
+    result = CliRunner().invoke(main, ["exec", "--mcp-config", str(config), str(script)])
+    assert result.exit_code == 0, result.output
+    assert "from the config" in result.output
