@@ -328,7 +328,7 @@ async def test_schemas_the_renderer_cannot_take_still_give_a_module_that_imports
         result = await sandbox.run(
             "from tools import odd\n"
             "[odd.not_a_schema(a=1), odd.code_in_a_ref(a=2), odd.keyword_title(a={'b': 3}),"
-            " odd.builtin_name(a={'x': 4}), odd.not_a_map()]"
+            " odd.builtin_name(a={'x': 4}), odd.not_a_map(b=5)]"
         )
     assert result.error is None, result.error
     assert eval(result.result) == [
@@ -336,7 +336,7 @@ async def test_schemas_the_renderer_cannot_take_still_give_a_module_that_imports
         {"tool": "code_in_a_ref", "got": {"a": 2}},
         {"tool": "keyword_title", "got": {"a": {"b": 3}}},
         {"tool": "builtin_name", "got": {"a": {"x": 4}}},
-        {"tool": "not_a_map", "got": {}},
+        {"tool": "not_a_map", "got": {"b": 5}},
     ]
 
 

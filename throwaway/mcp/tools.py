@@ -379,6 +379,9 @@ def _render_module(server: str, tools: list[types.Tool], runner: Callable) -> li
 
 
 def _signature(name: str, tool: types.Tool) -> FunctionSignature | None:
+    """The typed signature, or None for a schema that gives no typed parameters."""
+    if not isinstance((tool.input_schema or {}).get("properties", {}), dict):
+        return None
     try:
         return FunctionSignature.from_schema(
             name=name,
