@@ -109,7 +109,10 @@ async def test_each_agent_run_gets_its_own_sandbox():
     first_seen: list = []
     agent = Agent(scripted(("run_python", {"code": "secret = 'run one'"}), seen=first_seen),
                   toolsets=[toolset])  # fmt: skip
-    await agent.run("one")
+    async with agent:  # enters the toolset itself: no sandbox for it until a call needs one
+        assert toolset._session is None
+        await agent.run("one")
+        assert toolset._session is None
     second_seen: list = []
     await Agent(scripted(("run_python", {"code": "secret"}), seen=second_seen),
                 toolsets=[toolset]).run("two")  # fmt: skip

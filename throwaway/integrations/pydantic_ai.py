@@ -76,6 +76,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
         self._session: CodeSession | None = None
         self._entered = 0
         self._model: Model | None = None  # the run's, set by for_run
+        self._run_copy = False  # a run's own copy opens its session on entering
 
     @property
     def id(self) -> str | None:
@@ -84,17 +85,23 @@ class ThrowawayToolset(AbstractToolset[Any]):
     async def for_run(self, ctx: RunContext[Any]) -> ThrowawayToolset:
         """A copy with a session of its own, made for this run (its model answers describe)."""
         run = copy.copy(self)
-        run._session, run._entered = None, 0
+        run._session, run._entered, run._run_copy = None, 0, True
         run.describe = self.describe and ctx.model.profile.get("supports_image_input", True)
         run._model = ctx.model
         return run
 
     async def __aenter__(self) -> ThrowawayToolset:
-        if self._entered == 0:
-            model = self._model if self.describe else None
-            self._session = await CodeSession(self.options, model).start()
+        """A run's copy opens its session now; the toolset itself (entered by ``async with
+        agent:``, or used on its own) only at its first tool call."""
+        if self._entered == 0 and self._run_copy:
+            await self._open()
         self._entered += 1
         return self
+
+    async def _open(self) -> CodeSession:
+        model = self._model if self.describe else None
+        self._session = await CodeSession(self.options, model).start()
+        return self._session
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         self._entered -= 1
@@ -122,7 +129,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
     async def call_tool(
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
     ) -> Any:
-        session = self._started()
+        session = self._session or await self._first_use()
         if name == "describe":
             return await session.describe(tool_args["path"], tool_args["question"])
         if name == "help":
@@ -134,7 +141,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
             return outcome.text
         return [outcome.text, *(BinaryImage(png, media_type="image/png") for png in outcome.images)]
 
-    def _started(self) -> CodeSession:
-        if self._session is None:
+    async def _first_use(self) -> CodeSession:
+        if not self._entered:
             raise RuntimeError("ThrowawayToolset is not entered: use it in an agent run")
-        return self._session
+        return await self._open()
