@@ -275,6 +275,9 @@ async def test_colliding_names_are_kept_apart_and_say_so(calc):
     assert {first, second} == {"dashed", "plain"}
     renamed = "'get-time'" if second == "dashed" else "'get_time'"
     assert f"The MCP tool {renamed}: named get_time_2" in doc
+    async with McpServers([ServerSpec.parse(CALC)]) as servers:
+        index = servers.index()
+    assert f"calc.get_time_2: The time, by its {second} name. (MCP tool {renamed})" in index
 
 
 async def test_a_tool_error_carries_the_servers_text_as_it_is(calc):

@@ -252,6 +252,7 @@ class McpServers:
             lines.append(f"- tools.{server} ({len(tools)} tools; help('{server}') for details):")
             lines += [
                 f"  - {server}.{fn.name}: {_first_line(tool)}"
+                + ("" if fn.name == _python_name(tool.name) else f" (MCP tool {tool.name!r})")
                 for fn, tool in zip(self._server_functions(server), tools, strict=True)
             ]
         if len(lines) > limit:
