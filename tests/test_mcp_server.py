@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import subprocess
 import sys
@@ -16,17 +17,24 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+import fastmcp
+import httpx
+import jsonschema
 import pytest
 from click.testing import CliRunner
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, ImageContent, TextContent
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from throwaway.cli import main
 from throwaway.mcp.server import Sandboxes, ServerSettings
+from throwaway.mcp.tools import McpError, McpServers, load_config
 
 THROWAWAY = str(Path(sys.executable).with_name("throwaway"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -297,7 +305,7 @@ async def test_http_2026_protocol_keeps_state_through_the_session_handle(http_se
         same = await call(client, "run_python", code="kept", session=handle)
         other = await call(client, "run_python", code="kept")
         unknown = await call(client, "run_python", code="1", session="not-a-handle")
-    assert f'session="{handle}"' in text(first)
+    assert text(first).startswith(f'session: {handle}\n(pass session="{handle}"')
     assert text(same).startswith("result:\n'by handle'")
     assert other.is_error and "NameError" in text(other)
     assert other.structured_content["session"] != handle
@@ -346,3 +354,128 @@ async def test_idle_sandboxes_are_closed_and_busy_ones_kept():
                 pass
     await sandboxes.close_all()
     assert len(sandboxes) == 0
+
+
+# ---- what a client learns, sessionless clients, access -------------------------------
+
+TOKEN = "a-test-token-of-32-characters-xx"
+
+
+async def test_server_info_has_the_version_and_run_python_declares_its_output(stdio_args):
+    async with stdio_session(*stdio_args) as session:
+        info = session.initialize_result.server_info
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        ok = await call(session, "run_python", code="print('x')\n6 * 7")
+        failed = await call(session, "run_python", code="1 / 0")
+    assert info.version == version("throwaway")
+    schema = tools["run_python"].output_schema
+    assert {"stdout", "result", "error", "images"} <= set(schema["properties"])
+    jsonschema.validate(ok.structured_content, schema)
+    jsonschema.validate(failed.structured_content, schema)
+    assert "session=" in tools["run_python"].description
+
+
+async def fastmcp_client(url: str, headers: dict | None = None) -> fastmcp.Client:
+    return fastmcp.Client(StreamableHttpTransport(url, headers=headers))
+
+
+async def test_http_2026_protocol_handle_works_from_fastmcps_client_too(http_server):
+    async with await fastmcp_client(http_server.url) as client:
+        assert client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        first = await client.call_tool("run_python", {"code": "kept = 'by fastmcp'"})
+        handle = first.structured_content["session"]
+        same = await client.call_tool("run_python", {"code": "kept", "session": handle})
+    assert text(first).startswith(f"session: {handle}\n")  # first thing the model reads
+    assert same.structured_content["result"] == "'by fastmcp'"
+
+
+@pytest.fixture(scope="module")
+def header_server() -> Iterator[HttpServer]:
+    with start_http_server("--timeout", LIMIT, "--session-header", "X-Session") as server:
+        yield server
+
+
+async def test_a_session_header_keeps_state_without_handles_in_both_clients(header_server):
+    url = header_server.url
+    async with await fastmcp_client(url, {"X-Session": "agent-a"}) as a_fast:
+        await a_fast.call_tool("run_python", {"code": "who = 'a'"})
+    http = create_mcp_http_client(headers={"X-Session": "agent-a"})
+    async with http, Client(streamable_http_client(url, http_client=http)) as a_sdk:
+        assert a_sdk.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+        again = await call(a_sdk, "run_python", code="who")
+    async with await fastmcp_client(url, {"X-Session": "agent-b"}) as b_fast:
+        other = await b_fast.call_tool("run_python", {"code": "who"}, raise_on_error=False)
+    async with Client(url) as no_header:
+        fresh = await call(no_header, "run_python", code="who")
+    assert text(again) == "result:\n'a'"  # no handle needed, none shown
+    assert "session" not in again.structured_content
+    assert other.is_error and "NameError" in text(other)
+    assert fresh.is_error and "session" in fresh.structured_content  # handles as before
+
+
+def test_http_off_loopback_needs_a_token():
+    for host in ("0.0.0.0", "::", "example.org"):
+        r = CliRunner().invoke(main, ["mcp", "--http", "0", "--host", host], env={})
+        assert r.exit_code == 2, r.output
+        assert "--token or $THROWAWAY_MCP_TOKEN" in r.output
+    short = CliRunner().invoke(main, ["mcp", "--http", "0", "--host", "0.0.0.0"],
+                               env={"THROWAWAY_MCP_TOKEN": "short"})  # fmt: skip
+    assert short.exit_code == 2 and "at least 16 characters" in short.output
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[HttpServer]:
+    with start_http_server("--timeout", LIMIT, "--token", TOKEN) as server:
+        yield server
+
+
+async def test_a_token_is_needed_on_every_request(token_server):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    async with httpx.AsyncClient() as raw:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            response = await raw.post(token_server.url, json=body, headers=headers)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+    async with http, Client(streamable_http_client(token_server.url, http_client=http)) as ok:
+        result = await call(ok, "run_python", code="6 * 7")
+    assert result.structured_content["result"] == "42"
+
+
+async def test_mcp_config_headers_reach_an_http_server(token_server, tmp_path):
+    config = tmp_path / "mcp.json"
+    entry = {"url": token_server.url, "headers": {"Authorization": f"Bearer {TOKEN}"}}
+    config.write_text(json.dumps({"mcpServers": {"remote": entry}}))
+    async with McpServers(load_config(str(config))) as servers:
+        result = await servers.call_tool("remote", "run_python", {"code": "6 * 7"})
+    assert result.structured_content["result"] == "42"
+    config.write_text(json.dumps({"mcpServers": {"remote": {"url": token_server.url}}}))
+    with pytest.raises(McpError, match="failed to start"):
+        await McpServers(load_config(str(config))).start()
+
+
+async def test_pydantic_ais_mcp_client_keeps_a_sandbox_per_run_with_the_header(header_server):
+    """The case that made pydantic-ai give up: its HTTP MCP client passes no handle back."""
+    from pydantic_ai import Agent
+    from pydantic_ai.mcp import MCPToolset
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.models.function import FunctionModel
+
+    seen: list = []
+    script = {"count": ["n = 41", "n + 1"], "again": ["'n' in globals()"]}
+
+    def respond(messages, info) -> ModelResponse:
+        seen.extend(str(p.content) for p in messages[-1].parts if isinstance(p, ToolReturnPart))
+        step = sum(isinstance(p, ToolCallPart) for m in messages for p in m.parts)
+        codes = script[messages[0].parts[-1].content]
+        if step == len(codes):
+            return ModelResponse(parts=[TextPart("done")])
+        return ModelResponse(parts=[ToolCallPart("run_python", {"code": codes[step]}, f"c{step}")])
+
+    toolset = MCPToolset(header_server.url, headers=lambda ctx: {"X-Session": ctx.run_id})
+    agent = Agent(FunctionModel(respond), toolsets=[toolset])
+    await agent.run("count")
+    await agent.run("again")  # a new run: a new sandbox
+    # pydantic-ai shows the model the structured content of a text-only result
+    assert "'result': '42'" in seen[1] and "session" not in seen[1]
+    assert "'result': 'False'" in seen[2]

@@ -37,7 +37,7 @@ class RunSpec:
     help_dirs: list[str] = field(default_factory=list)
     timeout: float = 60.0
     memory_mb: int = 1024
-    mcp: list[str] = field(default_factory=list)  # NAME=COMMAND or NAME=URL
+    mcp: list[str | dict] = field(default_factory=list)  # NAME=COMMAND|URL, or ServerSpec JSON
     tool_policy: dict[str, str] = field(default_factory=dict)  # "server.tool": allow|deny|ask
 
     def params(self) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def make_handler(
         except ModelConfigError as exc:  # retrying would not help
             raise RunFailed(str(exc)) from exc
         servers = McpServers(
-            [ServerSpec.parse(m) for m in spec.mcp], policy=spec.tool_policy, approve=approve
+            [ServerSpec.load(m) for m in spec.mcp], policy=spec.tool_policy, approve=approve
         )
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
         async with servers:

@@ -108,12 +108,13 @@ def mcp_options(command):
     )(command)  # fmt: skip
     command = click.option(
         "--mcp-config", "mcp_config", type=click.Path(dir_okay=False), callback=_config,
-        help='MCP servers from a client config file: {"mcpServers": {NAME: {...}}}.',
+        help='MCP servers from a client config file: {"mcpServers": {NAME: {"command", '
+        '"args", "env", "cwd"} or {"url", "headers"}}}.',
     )(command)  # fmt: skip
     return click.option(
         "--mcp", "mcp", multiple=True, callback=_servers, metavar="NAME=COMMAND|URL",
         help="An MCP server whose tools code can call: `from tools import NAME`. "
-        "A command (stdio) or an http(s) URL. Repeatable.",
+        "A command (stdio; it gets this process's environment) or an http(s) URL. Repeatable.",
     )(command)  # fmt: skip
 
 

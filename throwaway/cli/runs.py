@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from throwaway.cli.options import (
 )
 from throwaway.cli.render import EventPrinter, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
-from throwaway.mcp.tools import ServerSpec
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
 
@@ -77,14 +75,10 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
         task=task, model=or_exit(lambda: model_name(model)),
         mounts=[absolute_mount(m) for m in mounts],
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
-        mcp=[_spec_text(s) for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
+        mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
     )  # fmt: skip
     record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
     sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
-
-
-def _spec_text(spec: ServerSpec) -> str:
-    return f"{spec.name}={spec.url or shlex.join(spec.command)}"
 
 
 async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):

@@ -20,9 +20,16 @@ another's variables or ``/workspace``:
   sandbox per ``Mcp-Session-Id``, closed when the client ends the session (HTTP DELETE)
   or after ``idle_timeout`` seconds without a call.
 - the 2026-07-28 protocol over HTTP has no sessions at all: the first call makes a sandbox
-  and names its handle in the result (``session: ...``); later calls that pass it as the
-  ``session`` argument reach the same sandbox. Handles are unguessable, and a sandbox
-  idle for ``idle_timeout`` seconds is closed.
+  and names its handle first thing in the result (``session: ...``, and ``session`` in
+  the structured content); later calls that pass it as the ``session`` argument reach the
+  same sandbox. Handles are unguessable, and a sandbox idle for ``idle_timeout`` seconds
+  is closed.
+- with ``session_header`` set (``--session-header NAME``), a sessionless call without a
+  handle uses the sandbox of the value of that HTTP header, for clients that can send a
+  fixed header but not pass a handle back (most agent frameworks' MCP clients).
+
+Access: over HTTP with a ``token``, every request needs ``Authorization: Bearer TOKEN``
+(401 otherwise); `listen` refuses an address off loopback without one.
 
 Mount providers are shared: a writable mount is the same folder for every client.
 """
@@ -31,6 +38,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
+import ipaddress
 import posixpath
 import secrets
 import socket
@@ -38,7 +47,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, Literal
+from importlib.metadata import version
+from typing import Annotated, Any, Literal, NotRequired
 
 import anyio
 import uvicorn
@@ -48,6 +58,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing_extensions import TypedDict
 
 from throwaway.errors import ThrowawayError
 from throwaway.sandbox.result import ExecResult
@@ -56,18 +67,38 @@ from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.vfs.provider import MountProvider
 
 SESSION_HEADER = "mcp-session-id"
-HOST = "127.0.0.1"  # never another interface: whoever reaches the port can run code
+HOST = "127.0.0.1"  # the default: elsewhere, whoever reaches the port can run code
 PATH = "/mcp"
+MIN_TOKEN = 16  # characters of a bearer token
 
 SessionArg = Annotated[
     str | None,
     Field(
-        description="The sandbox handle an earlier result named ('session: ...'). Needed only "
-        "by clients of the 2026-07-28 protocol over HTTP, which has no sessions; "
-        "otherwise leave it out."
+        description="The sandbox handle an earlier result named ('session: ...'): pass it "
+        "on every later call, or you get a new, empty sandbox. Results name a handle only "
+        "where the protocol has no sessions (2026-07-28 over HTTP); otherwise leave it out."
     ),
 ]
 Encoding = Literal["text", "base64"]
+
+
+class RunError(TypedDict):
+    type: str  # the exception's class, or TimeoutError / SandboxCrashed
+    message: str
+    traceback: str
+
+
+class RunOutput(TypedDict):
+    """run_python's structured content (its outputSchema)."""
+
+    stdout: str
+    stderr: str
+    result: str | None  # repr of the last expression
+    error: RunError | None
+    images: int  # how many images the content carries
+    restarted: bool  # the interpreter was restarted: earlier variables are gone
+    duration_ms: float
+    session: NotRequired[str]  # the handle to pass back, where the protocol has no sessions
 
 
 @dataclass(frozen=True)
@@ -79,10 +110,20 @@ class ServerSettings:
     mounts: Mapping[str, MountProvider] = field(default_factory=dict)
     idle_timeout: float = 30 * 60  # HTTP only: close a sandbox unused for this long
     max_sandboxes: int = 32  # each is a Deno process with its own interpreter
+    token: str | None = None  # HTTP: the bearer token every request must carry
+    session_header: str | None = None  # HTTP: a header that names the sandbox (see above)
     warm: int = 0  # booted sandboxes kept ready for new sessions (throwaway.sandbox.warmpool)
 
     def new_sandbox(self) -> Sandbox:
         return Sandbox(timeout=self.timeout, memory_mb=self.memory_mb, mounts=dict(self.mounts))
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A sandbox's handle, for protocols without sessions; ``new`` on the call that made it."""
+
+    value: str
+    new: bool
 
 
 @dataclass
@@ -159,11 +200,13 @@ class ThrowawayMCP:
         self.sandboxes = Sandboxes(self.settings)
         self.server: MCPServer[Any] = MCPServer(
             "throwaway",
-            instructions=_instructions(self.settings),
+            version=version("throwaway"),
+            instructions=_instructions(self.settings, single_client),
             lifespan=self._lifespan,
             log_level="WARNING",
         )
-        for tool in (self.run_python, self.read_file, self.write_file, self.list_files):
+        self.server.add_tool(self.run_python)  # its outputSchema: RunOutput
+        for tool in (self.read_file, self.write_file, self.list_files):
             self.server.add_tool(tool, structured_output=False)
 
     # ---- tools -------------------------------------------------------------
@@ -173,7 +216,7 @@ class ThrowawayMCP:
         code: Annotated[str, Field(description="Python source to run")],
         ctx: Context,
         session: SessionArg = None,
-    ) -> CallToolResult:
+    ) -> Annotated[CallToolResult, RunOutput]:
         """Run Python code in a sandbox (Pyodide: CPython 3.12 in WebAssembly) with no network.
 
         Variables, imports and files in /workspace (the working directory) persist between
@@ -181,6 +224,9 @@ class ThrowawayMCP:
         images the code showed (plt.show(), display(img)) as images. numpy, pandas,
         matplotlib, scipy, scikit-learn and pillow import offline. An exception, a timeout
         or running out of memory makes the call an error carrying the traceback.
+
+        If a result begins with 'session: HANDLE', pass session="HANDLE" on every later
+        call (this tool and the file tools): without it each call gets a new, empty sandbox.
         """
         async with self._sandbox(ctx, session) as (sandbox, handle):
             result = await sandbox.run(code)
@@ -249,7 +295,7 @@ class ThrowawayMCP:
     @asynccontextmanager
     async def _sandbox(
         self, ctx: Context, handle: str | None
-    ) -> AsyncIterator[tuple[Sandbox, str | None]]:
+    ) -> AsyncIterator[tuple[Sandbox, Handle | None]]:
         """This caller's sandbox, and its handle where the protocol has no sessions.
 
         Host-side failures (a missing file, a sandbox that cannot start) become tool
@@ -262,7 +308,7 @@ class ThrowawayMCP:
         except ThrowawayError as exc:
             raise ToolError(str(exc)) from None
 
-    def _session_key(self, ctx: Context, handle: str | None) -> tuple[str, str | None]:
+    def _session_key(self, ctx: Context, handle: str | None) -> tuple[str, Handle | None]:
         if self.single_client:
             return "stdio", None
         # Only the handshake era has sessions; there the SDK answers 404 to an unknown
@@ -271,6 +317,10 @@ class ThrowawayMCP:
             session_id = (ctx.headers or {}).get(SESSION_HEADER)
             if session_id:
                 return f"http:{session_id}", None
+        if not handle and self.settings.session_header:
+            client = (ctx.headers or {}).get(self.settings.session_header.lower())
+            if client:
+                return f"client:{client}", None
         if handle:
             if f"handle:{handle}" not in self.sandboxes:
                 raise ToolError(
@@ -278,9 +328,9 @@ class ThrowawayMCP:
                     f"{self.settings.idle_timeout:g} s unused); leave `session` out to start "
                     "a new one"
                 )
-            return f"handle:{handle}", handle
+            return f"handle:{handle}", Handle(handle, new=False)
         handle = secrets.token_urlsafe(18)
-        return f"handle:{handle}", handle
+        return f"handle:{handle}", Handle(handle, new=True)
 
     @asynccontextmanager
     async def _lifespan(self, _server: MCPServer[Any]) -> AsyncIterator[dict[str, Any]]:
@@ -307,28 +357,79 @@ class ThrowawayMCP:
         """Serve one client over stdin/stdout until it closes stdin."""
         await self.server.run_stdio_async()
 
-    def http_app(self) -> ASGIApp:
-        """The streamable HTTP app (at /mcp), for 127.0.0.1 only."""
+    def http_app(self, host: str = HOST) -> ASGIApp:
+        """The streamable HTTP app (at /mcp); on loopback it checks Host and Origin headers
+        (DNS rebinding), and with a token every request must carry it."""
         app = self.server.streamable_http_app(
             streamable_http_path=PATH,
-            host=HOST,
+            host=host,
             session_idle_timeout=self.settings.idle_timeout,
         )
-        return _CloseOnDelete(app, self.sandboxes)
+        app = _CloseOnDelete(app, self.sandboxes)
+        return _BearerToken(app, self.settings.token) if self.settings.token else app
 
     async def serve_http(self, sock: socket.socket) -> None:
         """Serve streamable HTTP on a socket from `listen` until interrupted (SIGINT, SIGTERM)."""
-        config = uvicorn.Config(self.http_app(), log_level="warning", lifespan="on")
+        host = sock.getsockname()[0]
+        config = uvicorn.Config(self.http_app(host), log_level="warning", lifespan="on")
         await uvicorn.Server(config).serve(sockets=[sock])
 
 
-def listen(port: int) -> tuple[socket.socket, str]:
-    """A listening socket on 127.0.0.1:port (0: any free port) and the endpoint's URL.
+class TokenRequired(ValueError):
+    """Serving off loopback without a bearer token (or with one too short to be one)."""
 
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def listen(port: int, host: str = HOST, token: str | None = None) -> tuple[socket.socket, str]:
+    """A listening socket on host:port (0: any free port) and the endpoint's URL.
+
+    TokenRequired for an address off loopback without a token, or for a short token;
     OSError if the port is taken or not ours to bind.
     """
-    sock = socket.create_server((HOST, port))
-    return sock, f"http://{HOST}:{sock.getsockname()[1]}{PATH}"
+    if token is not None and len(token) < MIN_TOKEN:
+        raise TokenRequired(f"the token must have at least {MIN_TOKEN} characters")
+    if token is None and not is_loopback(host):
+        raise TokenRequired(
+            f"serving on {host} lets anyone who reaches it run code: give a bearer token "
+            "(--token or $THROWAWAY_MCP_TOKEN), e.g. from "
+            "python -c 'import secrets; print(secrets.token_urlsafe())'"
+        )
+    sock = socket.create_server((host, port), family=_family(host))
+    shown = f"[{host}]" if ":" in host else host
+    return sock, f"http://{shown}:{sock.getsockname()[1]}{PATH}"
+
+
+def _family(host: str) -> socket.AddressFamily:
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return socket.AF_INET
+
+
+class _BearerToken:
+    """ASGI wrapper: an HTTP request without ``Authorization: Bearer <token>`` gets 401."""
+
+    def __init__(self, app: ASGIApp, token: str):
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer"),
+                ]})  # fmt: skip
+                await send({"type": "http.response.body", "body": b"a bearer token is needed"})
+                return
+        await self.app(scope, receive, send)
 
 
 class _CloseOnDelete:
@@ -357,7 +458,7 @@ class _CloseOnDelete:
 # ---- results ---------------------------------------------------------------
 
 
-def _run_result(result: ExecResult, handle: str | None) -> CallToolResult:
+def _run_result(result: ExecResult, handle: Handle | None) -> CallToolResult:
     """run_python's answer: labelled text blocks, then the images."""
     content: list[ContentBlock] = []
     if result.stdout:
@@ -395,16 +496,23 @@ def _run_result(result: ExecResult, handle: str | None) -> CallToolResult:
 
 def _result(
     content: list[ContentBlock],
-    handle: str | None,
+    handle: Handle | None,
     structured: dict[str, Any] | None = None,
     *,
     is_error: bool = False,
 ) -> CallToolResult:
-    """The tool result, naming the handle where the protocol has no sessions."""
+    """The tool result, naming the handle where the protocol has no sessions: first, with
+    what to do with it, when the call made the sandbox."""
     if handle is not None:
-        note = f'session: {handle} (pass session="{handle}" to later calls to keep this sandbox)'
-        content = [*content, _text(note)]
-        structured = {**(structured or {}), "session": handle}
+        if handle.new:
+            note = (
+                f'session: {handle.value}\n(pass session="{handle.value}" on every later call to '
+                "keep this sandbox: without it, a call gets a new, empty one)"
+            )
+            content = [_text(note), *content]
+        else:
+            content = [*content, _text(f"session: {handle.value}")]
+        structured = {**(structured or {}), "session": handle.value}
     return CallToolResult(content=content, structured_content=structured, is_error=is_error)
 
 
@@ -429,7 +537,7 @@ def _image_type(data: bytes) -> str | None:
     return None
 
 
-def _instructions(settings: ServerSettings) -> str:
+def _instructions(settings: ServerSettings, single_client: bool) -> str:
     """What the client's model is told about the sandbox."""
     mounts = ", ".join(
         f"/mnt/{name} ({'writable' if provider.writable else 'read-only'})"
@@ -440,4 +548,10 @@ def _instructions(settings: ServerSettings) -> str:
         "state and files in /workspace persist between calls. It sees only what it prints "
         f"or shows. Each call may run {settings.timeout:g} s and use {settings.memory_mb} MB. "
         + (f"Mounted folders: {mounts}." if mounts else "No folders are mounted.")
+        + (
+            ""
+            if single_client
+            else " If a result begins with 'session: HANDLE', pass session=\"HANDLE\" on "
+            "every later call, or the next call starts over in a new sandbox."
+        )
     )

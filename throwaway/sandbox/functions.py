@@ -55,6 +55,11 @@ def {name}{signature}:
     return _call({key!r}, [{positional}], {{{keywords}}})
 """
 
+
+class HostToolError(Exception):
+    """A host function's failure whose message reaches the sandbox as it is (no type prefix)."""
+
+
 #: (key, args, kwargs, run) -> result; wraps each call (see `journal`).
 Journal = Callable[[str, list, dict, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
@@ -71,12 +76,15 @@ class HostFunction:
     positional: str = ""  # the stub's code for the positional arguments it passes
     keywords: str = ""  # and for the keyword arguments
     preamble: str = ""  # module-level code the stub needs (e.g. a TypedDict)
+    source: str = ""  # the whole stub, where its maker renders it (MCP tools); else from STUB
 
     @property
     def key(self) -> str:
         return f"{self.module}.{self.name}"
 
     def stub(self) -> str:
+        if self.source:
+            return f"{self.preamble}\n\n{self.source}\n"
         return self.preamble + STUB.format(
             name=self.name, signature=self.signature, doc=self.doc, key=self.key,
             positional=self.positional, keywords=self.keywords,
@@ -156,6 +164,8 @@ class HostFunctions:
             json.dumps(result)  # must cross as JSON
         except TimeoutError:
             return {"error": f"the host function did not finish within {self.timeout:g} s"}
+        except HostToolError as exc:
+            return {"error": str(exc)}
         except Exception as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return {"result": result}
