@@ -14,10 +14,12 @@ or a scikit-learn ``LinearRegression`` fit. Nothing is asserted.
    - bytecode: ``Sandbox(preload=())`` with the precompiled package files vs the originals;
    - pool: ``Sandbox()`` from ``keep_warm`` vs booting ``Sandbox(preload=DEFAULT)``;
 5. code that imports nothing: ``Sandbox()`` to ``run("1")`` (auto preload) vs
-   ``Sandbox(preload=())``, the cost a non-pandas user pays for the feature;
+   ``Sandbox(preload=())``, the cost a non-pandas user pays for the feature; with
+   ``--baseline REV`` also against ``Sandbox()`` of that git revision (checked out
+   in a temporary worktree, run side by side);
 6. memory of an idle sandbox (RSS and USS of the Deno process) per preload set.
 
-    .venv/bin/python bench/snapshot_bench.py [--quick] [--json FILE]
+    .venv/bin/python bench/snapshot_bench.py [--quick] [--json FILE] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -123,6 +125,36 @@ async def from_pool(code: str) -> float:
     return await sandbox_to_result(code)
 
 
+#: Run by the baseline revision's code: seconds from Sandbox() to run("1").
+BASELINE_RUN = """
+import asyncio, sys, time
+from throwaway import Sandbox
+async def main():
+    t0 = time.perf_counter()
+    async with Sandbox() as sb:
+        assert (await sb.run("1")).result == "1"
+    print(time.perf_counter() - t0)
+asyncio.run(main())
+"""
+
+
+def baseline(tree: Path) -> float:
+    """Seconds for Sandbox() to run("1") with the code of another revision."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE_RUN], env=env, capture_output=True, text=True, timeout=300
+    )
+    if out.returncode:
+        notes.append(f"baseline failed: {out.stderr[-500:]}")
+        return float("nan")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def current() -> float:
+    """The same, with this tree's code, in a new process like the baseline's."""
+    return baseline(HERE.parent)
+
+
 async def idle_memory(preload: tuple[str, ...]) -> dict[str, float]:
     async with Sandbox(preload=preload) as sb:
         await sb.run("1")
@@ -151,6 +183,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 samples instead of 3")
     parser.add_argument("--json", metavar="FILE", type=Path)
+    parser.add_argument("--baseline", metavar="REV", help="a git revision to compare start-up with")
     args = parser.parse_args()
     n = 2 if args.quick else 3
     load = [os.getloadavg()[0]]
@@ -181,6 +214,18 @@ async def main() -> None:
     one = await compare(n + 2, {
         "auto": lambda: sandbox_to_result("1"), "none": lambda: sandbox_to_result("1", preload=()),
     })  # fmt: skip
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "tree"
+            git = ["git", "-C", str(HERE.parent)]
+            subprocess.run(
+                [*git, "worktree", "add", "-q", "--detach", str(tree), args.baseline], check=True
+            )
+            try:
+                baseline(tree)  # untimed: that revision makes its own snapshot the first time
+                b = await compare(n + 2, {"now": current, "then": lambda: baseline(tree)})
+            finally:
+                subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
     print()
     res["exec"] = row("throwaway exec: DataFrame + chart", s["exec"], s["peer"], "peers")
     res["pool"] = row(
@@ -202,6 +247,13 @@ async def main() -> None:
     res["import_nothing"] = row(
         "code importing nothing: Sandbox() vs preload=()", one["auto"], one["none"], "none"
     )
+    if args.baseline:
+        res["baseline"] = row(
+            f"code importing nothing, new process: now vs {args.baseline}",
+            b["now"],
+            b["then"],
+            "then",
+        )
     res["memory"] = {}
     for packages in ((), *warmup.preload_sets()):
         res["memory"][",".join(packages) or "-"] = mem = await idle_memory(packages)

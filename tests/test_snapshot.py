@@ -11,6 +11,7 @@ import json
 import logging
 import struct
 
+import psutil
 import pytest
 
 from throwaway.mounts import LocalDir
@@ -264,3 +265,14 @@ async def test_start_for_known_code_boots_straight_into_its_preload_set(fresh_sa
     assert sb.packages == PRELOAD
     result = await sb.run("import pandas as pd\npd.__name__")
     assert result.result == "'pandas'" and sb.pid == booted  # no second boot
+
+
+async def test_warm_sandboxes_lasts_for_its_block_and_size_0_is_none():
+    async with warmpool.warm_sandboxes(0) as none:
+        assert none is None and warmpool.current() is None
+    async with warmpool.warm_sandboxes(1, memory_mb=512) as pool:
+        assert warmpool.current() is pool and pool.memory_mb == 512
+        await pool.wait_full()
+        (pid,) = pool.pids()
+    assert warmpool.current() is None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
