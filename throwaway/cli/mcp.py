@@ -47,9 +47,7 @@ from throwaway.sandbox import assets
     help="HTTP: sandboxes open at once (each is a process); more sessions are refused.",
 )
 @warm_option
-def mcp_(
-    port, host, token, session_header, timeout, memory_mb, mounts, max_sessions, warm
-) -> None:
+def mcp_(port, host, token, session_header, timeout, memory_mb, mounts, max_sessions, warm) -> None:
     """Serve the sandbox to MCP clients (Claude Desktop, IDEs, agent frameworks).
 
     \b

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import deno
@@ -77,7 +78,15 @@ def boot_config(assets: Assets, memory_mb: int, snapshot: Path | None = None) ->
     }
     if snapshot is not None:
         config["snapshotPath"] = str(snapshot)
+    if (cache := code_cache_path(assets)).is_file():
+        config["codeCache"] = str(cache)
     return config
+
+
+def code_cache_path(assets: Assets) -> Path:
+    """V8's code cache of pyodide.asm.js, made with the plain snapshot (warmup.py); valid
+    for one Deno (V8) build, which V8 checks itself."""
+    return assets.root / "warm" / f"pyodide.asm-deno-{version('deno')}.v8cache"
 
 
 def _widen_pipes(proc: asyncio.subprocess.Process) -> None:
@@ -113,6 +122,7 @@ class SandboxProcess:
         self.ready = asyncio.Event()
         self.stderr_tail = b""
         self.snapshot = b""  # filled by a process started with config makeSnapshot
+        self.code_cache = b""  # V8's code cache of pyodide.asm.js, from the same process
         self.tasks: set[asyncio.Task] = set()
 
     @property
@@ -191,6 +201,8 @@ class SandboxProcess:
         msg, event = frame.msg, frame.msg.get("event")
         if event == "ready":
             self.ready.set()
+        elif event == "codecache" and self.config.get("makeSnapshot"):
+            self.code_cache = frame.blob
         elif event == "snapshot" and self.config.get("makeSnapshot"):
             self.snapshot = frame.blob
             self.ready.set()

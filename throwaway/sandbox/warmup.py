@@ -30,7 +30,13 @@ from pathlib import Path
 
 from throwaway.sandbox import bytecode
 from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure, write_atomic
-from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess, boot_config, runtime_modules
+from throwaway.sandbox.process import (
+    RUNTIME_DIR,
+    SandboxProcess,
+    boot_config,
+    code_cache_path,
+    runtime_modules,
+)
 
 log = logging.getLogger(__name__)
 _failed: set[Path] = set()
@@ -171,7 +177,7 @@ async def ensure_snapshot(assets: Assets, packages: Iterable[str] = ()) -> Path 
     path = snapshot_path(assets, packages)
     if path in _failed:
         return None
-    if path.is_file():
+    if path.is_file() and (packages or code_cache_path(assets).is_file()):
         return path
     if packages:
         log.warning("making a memory snapshot with %s (once per machine)", ", ".join(packages))
@@ -194,6 +200,8 @@ async def ensure_snapshot(assets: Assets, packages: Iterable[str] = ()) -> Path 
         _failed.add(path)  # do not pay for a failing attempt at every start
         return None
     _drop_unused_snapshots(path.parent)
+    if process.code_cache and not packages:
+        write_atomic(code_cache_path(assets), process.code_cache)
     write_atomic(path, process.snapshot)
     return path
 

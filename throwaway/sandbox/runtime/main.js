@@ -113,6 +113,8 @@ function onWorkerMessage(msg) {
     waiting = [];
   } else if (msg.type === "failed" && !ready) {
     Deno.exit(3); // the worker wrote why to stderr, which the host keeps
+  } else if (msg.type === "codecache" && init.config.makeSnapshot) {
+    send({ event: "codecache" }, msg.blob);
   } else if (msg.type === "snapshot" && init.config.makeSnapshot) {
     send({ event: "snapshot" }, msg.blob);
   } else if (msg.type === "started" && req?.type === "run" && !req.timer) {

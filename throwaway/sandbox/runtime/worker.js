@@ -7,6 +7,8 @@
 //                   | {type:"reply", callId, json, blob}
 //   worker -> main  {type:"ready"} | {type:"started", id}
 //                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
+import { createRequire } from "node:module";
+import vm from "node:vm";
 import { loadPyodide } from "npm:pyodide@0.27.7";
 import { createHostFS } from "./hostfs.js";
 import { createSyncBridge } from "./syncbridge.js";
@@ -65,13 +67,14 @@ if "numpy" in sys.modules:
 // process can wait in a pool until a session takes it.
 async function boot(config) {
   clampMemory(config.memoryMb);
+  const script = runPyodideScript(config.indexURL, config.codeCache);
   const options = {
     indexURL: config.indexURL,
     packageCacheDir: config.packageCacheDir,
     stdout: (line) => console.error(line),
     stderr: (line) => console.error(line),
   };
-  if (config.makeSnapshot) return await makeSnapshotFile(options, config.makeSnapshot);
+  if (config.makeSnapshot) return await makeSnapshotFile(options, config.makeSnapshot, script);
   const snapshot = config.snapshotPath ? readSnapshot(config.snapshotPath) : null;
   const compiling = snapshot && compileSideModules(snapshot);
   if (snapshot) options._loadSnapshot = snapshot.heap;
@@ -92,9 +95,31 @@ async function boot(config) {
   self.postMessage({ type: "ready" });
 }
 
+// pyodide.asm.js (1.2 MB of JavaScript), run here with a V8 code cache made at setup,
+// before loadPyodide would import it. Deno has no writable cache folder (nothing a
+// sandbox writes may outlive it), so its own import would parse and compile the file
+// anew each time (~0.3 s); V8 checks the cache against the source and ignores a stale one.
+function runPyodideScript(indexURL, cachePath) {
+  const file = `${indexURL}pyodide.asm.js`;
+  let cachedData;
+  try {
+    cachedData = cachePath ? Deno.readFileSync(cachePath) : undefined;
+  } catch {
+    // no cache yet: compile from source
+  }
+  const source = `(function (exports, require, module, __filename, __dirname) {${Deno.readTextFileSync(file)}\n})`;
+  const importModuleDynamically = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER; // its import("node:…")
+  const script = new vm.Script(source, { filename: file, cachedData, importModuleDynamically });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, indexURL);
+  return script; // the file set globalThis._createPyodideModule, which loadPyodide uses
+}
+
 // A snapshot with `packages` loaded and `imports` run (Agg backend, prebuilt fonts).
-async function makeSnapshotFile(options, { packages, imports, check, fontCache, modules }) {
+async function makeSnapshotFile(options, { packages, imports, check, fontCache, modules }, script) {
   pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
+  const cache = script.createCachedData(); // what V8 compiled of pyodide.asm.js so far
+  self.postMessage({ type: "codecache", blob: cache }, [cache.buffer]);
   pyodide.runPython(WARMUP);
   installModules(modules);
   pyodide.runPython("import _throwaway_runner");
