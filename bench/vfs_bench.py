@@ -112,6 +112,7 @@ async def main(quick: bool) -> None:
 async def peak_write_mib(folder: Path, path: str, pieces: int) -> float:
     sandbox = Sandbox(timeout=600, memory_mb=4096,
                       mounts={"data": mounts.LocalDir(folder, writable=True)})  # fmt: skip
+    sandbox.mounts.max_file_bytes = 2 << 30  # past the default 512 MiB per file
     async with sandbox:
         code = BIG_WRITE.replace("PATH", repr(path)).replace("PIECES", str(pieces))
         result = await sandbox.run(code)

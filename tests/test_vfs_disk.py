@@ -589,3 +589,25 @@ async def test_a_large_file_past_the_mount_limit_fails_and_the_host_keeps_nothin
         assert sb.mounts.spools.files == {}  # released on close
         assert (await sb.run("open('/mnt/out/ok.txt', 'w').write('ok')")).error is None
     assert (tmp_path / "ok.txt").read_text() == "ok"
+
+
+async def test_a_callable_mount_keeps_modes_and_times_for_the_session():
+    store: dict[str, bytes] = {}
+
+    def read(path: str) -> bytes:
+        if path not in store:
+            raise FileNotFoundError(path)
+        return store[path]
+
+    provider = mounts.Callable(read=read, list=lambda p: sorted(store), write=store.__setitem__)
+    async with Sandbox(mounts={"crm": provider}) as sb:
+        r = await sb.run(
+            "import os, stat\nopen('/mnt/crm/note.txt', 'w').write('n')\n"
+            "os.chmod('/mnt/crm/note.txt', 0o600)\nos.utime('/mnt/crm/note.txt', (1e9, 1e9))"
+        )
+        assert r.error is None, r.error
+        r = await sb.run(
+            "st = os.stat('/mnt/crm/note.txt')\n(oct(stat.S_IMODE(st.st_mode)), st.st_mtime)"
+        )
+    assert r.result == repr(("0o600", 1e9))
+    assert store == {"note.txt": b"n"}

@@ -151,7 +151,7 @@ class MountTable:
             self.kept[name].forget(path)
             self._record(name, path, "created")
             await self._new_mode(provider, name, path, request)
-        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
+        return await self._made(provider, name, path), b""
 
     async def _op_truncate(self, provider, name, path, request, blob):
         size = self._check_size(_int(request.get("size")))
@@ -216,7 +216,7 @@ class MountTable:
         await provider.mkdir(path)
         self.kept[name].forget(path)
         await self._new_mode(provider, name, path, request)
-        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
+        return await self._made(provider, name, path), b""
 
     async def _op_remove(self, provider, name, path, request, blob):
         await provider.remove(path)
@@ -242,10 +242,10 @@ class MountTable:
             raise OSError(errno.EPERM, "a link in a mount must stay inside it")
         await provider.symlink(path, target)
         self._record(name, path, "created")
-        return {"ok": True, "stat": await self._stat(provider, name, path)}, b""
+        return await self._made(provider, name, path), b""
 
     async def _op_chmod(self, provider, name, path, request, blob):
-        await self._chmod(provider, name, path, _int(request.get("mode")) & 0o7777)
+        await self._set(provider, name, path, mode=_int(request.get("mode")) & 0o7777)
         return {"ok": True}, b""
 
     async def _op_utime(self, provider, name, path, request, blob):
@@ -253,13 +253,7 @@ class MountTable:
         number = isinstance(mtime, int | float) and not isinstance(mtime, bool)
         if not number or not -1e11 < mtime < 1e11:
             raise OSError(errno.EINVAL, "expected a modification time in seconds")
-        try:
-            await provider.utime(path, float(mtime))
-        except OSError as exc:
-            if exc.errno != errno.ENOSYS:
-                raise
-            await provider.stat(path)  # it must exist
-            self.kept[name].set(path, mtime=float(mtime))
+        await self._set(provider, name, path, mtime=float(mtime))
         return {"ok": True}, b""
 
     async def _op_rename(self, provider, name, path, request, blob):
@@ -286,19 +280,31 @@ class MountTable:
     async def _stat(self, provider: MountProvider, name: str, path: str) -> dict:
         return self.kept[name].over(path, _stat(await provider.stat(path)))
 
-    async def _chmod(self, provider: MountProvider, name: str, path: str, mode: int) -> None:
+    async def _set(self, provider, name: str, path: str, *, new: bool = False, **attr) -> None:
+        """``mode=`` or ``mtime=`` through the provider; where it cannot (ENOSYS), the table
+        keeps it. ``new``: the table just made ``path``, so it need not check it exists."""
+        ((key, value),) = attr.items()
         try:
-            await provider.chmod(path, mode)
+            await (provider.chmod if key == "mode" else provider.utime)(path, value)
         except OSError as exc:
             if exc.errno != errno.ENOSYS:
                 raise
-            await provider.stat(path)  # it must exist
-            self.kept[name].set(path, mode=mode)
+            if not new:
+                await provider.stat(path)
+            self.kept[name].set(path, **attr)
 
     async def _new_mode(self, provider, name: str, path: str, request: dict) -> None:
         """The mode asked for by open(O_CREAT) or mkdir, less the umask."""
         if "mode" in request:
-            await self._chmod(provider, name, path, _int(request["mode"]) & 0o7777 & ~UMASK)
+            mode = _int(request["mode"]) & 0o7777 & ~UMASK
+            await self._set(provider, name, path, new=True, mode=mode)
+
+    async def _made(self, provider, name: str, path: str) -> dict:
+        """The reply to create, mkdir and symlink, with the new entry's stat where there is one."""
+        try:
+            return {"ok": True, "stat": await self._stat(provider, name, path)}
+        except OSError:
+            return {"ok": True}
 
     async def _exists(self, provider: MountProvider, path: str) -> bool:
         try:

@@ -12,8 +12,8 @@
 // open for writing (or the file was unlinked while open) its content is one
 // OpenFile on the node (openfile.js), shared by every stream and dup'ed fd. It
 // is committed to the host on close, on fsync, and at the end of every
-// execution (commitAll); an unlinked file is never committed. Small files come back with the open reply,
-// so open+read+close costs one round trip.
+// execution (commitAll); an unlinked file is never committed. Small files come
+// back with the open reply, so open+read+close costs one round trip.
 
 import { OpenFile } from "./openfile.js";
 import { DATA_MAX } from "./syncbridge.js";
