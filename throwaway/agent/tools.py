@@ -167,6 +167,8 @@ def format_result(result: ExecResult, image_paths: list[str]) -> str:
             parts.append(result.error.message)
     if image_paths:
         parts.append("images shown (describe them to see them): " + ", ".join(image_paths))
+    if result.notes:
+        parts.append("notes from the sandbox host:\n" + "\n".join(result.notes))
     return "\n\n".join(parts) or "(no output; print what you want to see)"
 
 

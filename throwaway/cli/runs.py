@@ -15,7 +15,7 @@ from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
 from throwaway.cli.options import ask_on_terminal, limit_options, mcp_options, mount_option
-from throwaway.cli.render import EventPrinter, print_run, print_runs
+from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.mcp.tools import ServerSpec
 from throwaway.sandbox.workspace import unpack
@@ -115,7 +115,7 @@ def finish(record: RunRecord, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(run_view(record), indent=2))
     elif record.status == "completed":
-        click.echo(run_view(record)["answer"])
+        click.echo(for_stream(run_view(record)["answer"], sys.stdout))
     else:
         click.secho(f"run {record.id} {record.status}: {record.error or ''}", fg="red", err=True)
 
