@@ -19,8 +19,7 @@ SHOWN = 1500  # characters of a tool result shown live
 #: Characters a terminal acts on instead of showing: C0/C1 controls (escape sequences,
 #: carriage return), bidi overrides, line separators, and lone surrogates.
 CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 

@@ -23,9 +23,7 @@ from throwaway.sandbox import pypi, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.functions import HostFunction, HostFunctions
 from throwaway.sandbox.process import RUNTIME_DIR, SandboxProcess
-from throwaway.sandbox.result import (
-    CRASHED, PROTOCOL, TIMEOUT, ExecError, ExecResult, parse_result,
-)  # fmt: skip
+from throwaway.sandbox.result import CRASHED, PROTOCOL, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
 from throwaway.sandbox.workspace import MirrorFull, WorkspaceMirror, pack, unpack
 from throwaway.vfs.provider import MountProvider

@@ -54,7 +54,8 @@ class WorkspaceMirror:
         """MirrorFull unless a file of ``size`` bytes at ``path`` fits."""
         others = self.total_bytes - self._sizes.get(path, 0)
         if others + size > self.limit_bytes:
-            raise MirrorFull(f"/workspace keeps at most {self.limit_bytes >> 20} MB across restarts")
+            limit = self.limit_bytes >> 20
+            raise MirrorFull(f"/workspace keeps at most {limit} MB across restarts")
         if path not in self._paths and len(self._paths) >= self.max_files:
             raise MirrorFull(f"/workspace keeps at most {self.max_files:,} files across restarts")
 
