@@ -36,6 +36,10 @@ class DurableError(ThrowawayError):
     """The durable layer could not reach or use its database, or refused an operation."""
 
 
+class InvalidTask(DurableError, ValueError):
+    """The task text cannot be stored: it holds a NUL character or a lone surrogate."""
+
+
 class RunNotFound(DurableError, KeyError):
     """No run has this id in this queue."""
 

@@ -23,12 +23,12 @@ import psycopg
 from absurd_sdk import AsyncAbsurd
 from psycopg import AsyncConnection
 
-from throwaway.durable import blobs, runs
+from throwaway.durable import blobs, runs, storable
 from throwaway.durable.database import database_url
 from throwaway.durable.runs import RunRecord
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
-from throwaway.errors import DurableError
+from throwaway.errors import DurableError, InvalidTask
 
 T = TypeVar("T")
 
@@ -74,8 +74,18 @@ class Durable:
         await self.close()
 
     async def start_run(self, task: str, params: dict[str, Any] | None = None) -> str:
-        """Queue a run of ``task`` (the handler gets ``params``); its run id."""
-        payload = {"task": task, "params": params or {}}
+        """Queue a run of ``task`` (the handler gets ``params``); its run id.
+
+        InvalidTask (a ValueError) for a task text with a NUL character or a lone
+        surrogate: text that no database column can hold, and no model can read.
+        """
+        if not isinstance(task, str) or (bad := storable.UNSTORABLE.search(task)):
+            where = f" at character {bad.start() + 1}" if isinstance(task, str) else ""
+            raise InvalidTask(
+                f"the task text contains {_named(bad.group()) if bad else 'no text'}{where}, "
+                "which a run cannot store; remove it and try again"
+            )
+        payload = {"task": task, "params": storable.store(params or {})}
         key = uuid.uuid4().hex  # makes the one retry after a reconnect safe
 
         async def spawn(conn: AsyncConnection) -> str:
@@ -170,6 +180,10 @@ class Durable:
                 raise
         self._conn = await _connect(self.url)
         return await op(self._conn)
+
+
+def _named(char: str) -> str:
+    return "a NUL character (\\x00)" if char == "\0" else f"a lone surrogate (\\u{ord(char):04x})"
 
 
 async def _connect(url: str) -> AsyncConnection:

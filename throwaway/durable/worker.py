@@ -38,6 +38,7 @@ from absurd_sdk import AsyncAbsurd, AsyncTaskContext, CancelledTask, FailedTask,
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from throwaway.durable import storable
 from throwaway.durable.context import RunContext
 from throwaway.durable.runs import table
 from throwaway.errors import RunFailed
@@ -48,6 +49,9 @@ log = logging.getLogger("throwaway.durable")
 TASK_NAME = "agent-run"
 
 Handler = Callable[[RunContext, dict[str, Any]], Awaitable[Any]]
+#: Errors that fail a run at once: trying again cannot succeed (the database refused
+#: the data itself), and would only repeat the side effects of the steps since.
+FINAL = (RunFailed, psycopg.DataError)
 
 
 async def work(
@@ -154,11 +158,13 @@ class _Slot:
             lease_seconds=self.lease_seconds,
         )
         try:
-            return json.loads(json.dumps(await self.handler(ctx, params["params"])))
+            result = await self.handler(ctx, storable.load(params["params"]))
+            result = json.loads(json.dumps(result))
+            return storable.store(result)
         except (SuspendTask, CancelledTask, FailedTask):
             raise
         except Exception as err:
-            final = isinstance(err, RunFailed)
+            final = isinstance(err, FINAL)
             log.log(
                 logging.INFO if final else logging.WARNING,
                 "run %s attempt %s: %s: %s",
@@ -213,11 +219,11 @@ class _Slot:
 
 
 def _reason(err: BaseException) -> dict[str, Any]:
-    return {
+    return storable.store({
         "name": type(err).__name__,
         "message": str(err),
         "traceback": "".join(traceback.format_exception(err)),
-    }
+    })  # fmt: skip
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
