@@ -14,9 +14,11 @@ handler (retried after 1, 2, 4, … 60 s). Ten lets a run survive nine of those;
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -24,7 +26,7 @@ from absurd_sdk import AsyncAbsurd
 from psycopg import AsyncConnection
 
 from throwaway.durable import blobs, runs, storable
-from throwaway.durable.database import database_url
+from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
 from throwaway.durable.runs import RunRecord
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
@@ -39,8 +41,16 @@ DEFAULT_MAX_ATTEMPTS = 10
 class Durable:
     """Durable runs on one Absurd queue of one Postgres database: ``await Durable.open()``."""
 
-    def __init__(self, url: str, conn: AsyncConnection, queue: str, max_attempts: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        conn: AsyncConnection,
+        queue: str,
+        max_attempts: int,
+        embedded: Path | None = None,
+    ) -> None:
         self.url = url
+        self.embedded = embedded  # the data folder of the embedded server we use, if we do
         self.queue = queue
         self.max_attempts = max_attempts
         self._conn = conn
@@ -54,6 +64,7 @@ class Durable:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> Durable:
         """Connect to ``url`` (default ``database_url()``); install schema and queue if missing."""
+        embedded = None if url or os.environ.get(URL_ENV) else data_dir()
         url = url or await asyncio.to_thread(database_url)
         conn = await _connect(url)
         try:
@@ -61,7 +72,7 @@ class Durable:
         except BaseException:
             await conn.close()
             raise
-        return cls(url, conn, queue, max_attempts)
+        return cls(url, conn, queue, max_attempts, embedded)
 
     async def close(self) -> None:
         """Close the client's connection (workers started by ``work()`` have their own)."""
@@ -126,6 +137,7 @@ class Durable:
             lease_seconds=lease_seconds,
             stop=stop or asyncio.Event(),
             poll_interval=poll_interval,
+            revive=self.embedded and (lambda: start_embedded(self.embedded)),
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
