@@ -362,6 +362,8 @@ def _repr(value) -> str:
 async def install_wheels(meta_json: str, blob) -> str:
     """Unpack pure-Python wheels into site-packages and load Pyodide packages."""
     meta = json.loads(meta_json)
+    if blob is None:  # bundled packages only: no wheels crossed
+        blob = b""
     data, offset = bytes(blob.to_py()) if hasattr(blob, "to_py") else bytes(blob), 0
     if meta["pyodide"]:
         await load(meta["pyodide"])
