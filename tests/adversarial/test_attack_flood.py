@@ -25,10 +25,13 @@ def forge(kind: str, count: int, request: dict) -> str:
     """Code that posts ``count`` forged requests, then waits 3 s for the host to work."""
     body = json.dumps(json.dumps(request))
     seq = "seq" if kind == "sync" else "callId"
-    return js(
-        f"for (let i = 0; i < {count}; i++) "
-        f"postMessage({{type: '{kind}', {seq}: 1000 + i, op: 'install', json: {body}}})"
-    ) + "\nimport time\ntime.sleep(3)"
+    return (
+        js(
+            f"for (let i = 0; i < {count}; i++) "
+            f"postMessage({{type: '{kind}', {seq}: 1000 + i, op: 'install', json: {body}}})"
+        )
+        + "\nimport time\ntime.sleep(3)"
+    )
 
 
 async def test_forged_big_reads_do_not_grow_the_host(fresh_sandbox, tmp_path):

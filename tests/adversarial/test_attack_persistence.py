@@ -54,7 +54,8 @@ async def test_data_url_imports_write_no_code_cache(fresh_sandbox):
     sb = await fresh_sandbox(timeout=20)
     body = (
         "for (let i = 0; i < 200; i++) {"
-        "  await import('data:text/javascript,export const v' + i + ' = ' + 'i+'.repeat(2000) + '1');"
+        "  const src = 'export const v' + i + ' = ' + 'i+'.repeat(2000) + '1';"
+        "  await import('data:text/javascript,' + src);"
         "} return 'imported';"
     )
     r = await sb.run(js_async(body))

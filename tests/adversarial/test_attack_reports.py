@@ -29,10 +29,13 @@ def next_request_id(sb) -> int:
 
 def forged_done(request_id: int, meta: dict, blob_size: int = 0) -> str:
     blob = f"new Uint8Array({blob_size})" if blob_size else "null"
-    return js(
-        f"postMessage({{type: 'done', id: {request_id}, json: {json.dumps(json.dumps(meta))}, "
-        f"blob: {blob}}})"
-    ) + "\nimport time\ntime.sleep(0.2)"
+    return (
+        js(
+            f"postMessage({{type: 'done', id: {request_id}, json: {json.dumps(json.dumps(meta))}, "
+            f"blob: {blob}}})"
+        )
+        + "\nimport time\ntime.sleep(0.2)"
+    )
 
 
 async def test_forged_mount_changes_are_not_reported(fresh_sandbox, tmp_path):
@@ -98,8 +101,9 @@ def test_a_terminal_gets_visible_text_and_a_pipe_the_exact_text():
 def test_run_and_show_print_no_raw_control_characters(capsys):
     EventPrinter("r1", quiet=False)("r1", {"kind": "tool", "name": "run_python", "ok": True,
                                            "result": INJECTION})  # fmt: skip
-    EventPrinter("r1", quiet=False)("r1", {"kind": "model", "text": INJECTION,
-                                           "tool_calls": [{"name": INJECTION, "args": {}}]})
+    EventPrinter("r1", quiet=False)(
+        "r1", {"kind": "model", "text": INJECTION, "tool_calls": [{"name": INJECTION, "args": {}}]}
+    )
     print_run({"id": "r1", "status": "completed", "attempts": 1, "task": INJECTION,
                "answer": INJECTION, "error": INJECTION,
                "steps": [{"kind": "tool", "step": "tool:1", "name": "run_python",

@@ -86,7 +86,7 @@ async def test_an_error_that_cannot_succeed_fails_the_run_once(durable):
 
 @pytest.mark.parametrize("task", ["a\x00b", "bad \udcff"])
 async def test_task_text_that_cannot_be_stored_gets_a_clear_error(durable, task):
-    with pytest.raises(ValueError, match="the task text contains a (NUL|lone surrogate)"):
+    with pytest.raises(ValueError, match=r"the task text contains a (NUL|lone surrogate)"):
         await durable.start_run(task)
     assert await durable.list_runs() == []
 
