@@ -55,6 +55,8 @@ class Sandbox:
     Args:
         timeout: seconds one `run` may take (the default for `run`).
         memory_mb: cap on the interpreter's memory; past it, Python raises MemoryError.
+            The whole Deno process is held to ``memory_mb`` + 1024 MB of resident
+            memory (watchdog.py): past that it is ended and the run gets MemoryError.
         output_limit: characters kept per stream (stdout, stderr) per run; the
             middle of longer output is cut and the whole text saved to a file in
             /workspace/.throwaway/ (named in ``result.cut``).
