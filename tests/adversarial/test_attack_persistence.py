@@ -21,8 +21,12 @@ PUT = (
 )
 
 
-def tree(root: Path) -> dict[str, int]:
-    return {str(p): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+def process_settings(sb) -> tuple[dict[str, str], list[str]]:
+    """The environment and command line the running Deno process really has."""
+    pid = sb._process.proc.pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    return env, Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def test_deno_gets_no_cache_folder_and_no_code_cache():
@@ -35,8 +39,6 @@ def test_deno_gets_no_cache_folder_and_no_code_cache():
 
 
 async def test_cache_api_cannot_store_anything(fresh_sandbox):
-    cache_home = find_assets().root.parent
-    before = tree(cache_home)
     sb = await fresh_sandbox(timeout=10)
     r = await sb.run(js_async(PUT))
     assert r.error is not None and r.result != "'stored'"
@@ -45,13 +47,13 @@ async def test_cache_api_cannot_store_anything(fresh_sandbox):
     other = await fresh_sandbox(timeout=10)
     r = await other.run(js_async("return (await caches.keys()).length"))
     assert r.error is not None  # no cache to read back either
-    assert tree(cache_home) == before
+    assert not Path(NO_DENO_DIR).exists()
 
 
-async def test_data_url_imports_write_no_code_cache(fresh_sandbox):
-    cache_home = find_assets().root.parent
-    before = tree(cache_home)
+async def test_data_url_imports_have_no_code_cache_to_grow(fresh_sandbox):
     sb = await fresh_sandbox(timeout=20)
+    env, command = process_settings(sb)
+    assert env["DENO_DIR"] == NO_DENO_DIR and "--no-code-cache" in command
     body = (
         "for (let i = 0; i < 200; i++) {"
         "  const src = 'export const v' + i + ' = ' + 'i+'.repeat(2000) + '1';"
@@ -60,8 +62,8 @@ async def test_data_url_imports_write_no_code_cache(fresh_sandbox):
     )
     r = await sb.run(js_async(body))
     assert r.result == "'imported'" or r.error is not None
-    await sb.close()
-    assert tree(cache_home) == before
+    assert not Path(NO_DENO_DIR).exists()
+    assert env.keys() <= {"PATH", "DENO_DIR", "NO_COLOR", "DENO_NO_UPDATE_CHECK"}
 
 
 async def test_nothing_is_written_outside_the_process(sandbox):

@@ -6,15 +6,18 @@ Two things the sandbox cannot hide from the operating system:
   second wasm memory or big files in /workspace live outside it. Past
   ``memory_mb + RSS_MARGIN_MB`` of resident memory the process is ended.
 - **CPU between runs.** Once a request is answered nothing of the sandbox may
-  keep running (a nested worker, a busy timer, an asyncio task). A process that
-  burns more than ``IDLE_CPU`` of a core over ``IDLE_WINDOW`` seconds while the
-  host waits for nothing is ended; the next run starts a fresh one.
+  keep running (a nested worker, a busy timer, an asyncio task). A process whose
+  JavaScript threads burn more than ``IDLE_CPU`` of a core over ``IDLE_WINDOW``
+  seconds while the host waits for nothing is ended; the next run starts a fresh
+  one. V8's own helper threads (background compilation of hot wasm code,
+  concurrent GC) are not counted: they are busy for seconds after a big import.
 
 The watchdog only decides; ``SandboxProcess`` ends the process and says why.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -28,6 +31,9 @@ INTERVAL = 0.1
 #: An idle process may use this share of one core, measured over IDLE_WINDOW seconds.
 IDLE_CPU = 0.4
 IDLE_WINDOW = 1.0
+#: Thread names (Linux) of V8's helper threads, whose CPU is the engine's, not the code's.
+V8_HELPERS = "V8 "
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # of /proc/*/stat
 
 
 @dataclass
@@ -51,7 +57,6 @@ class Watchdog:
         """One sample. ``busy``: the host is waiting for an answer (a run, a file request)."""
         try:
             rss_mb = self.process.memory_info().rss >> 20
-            times = self.process.cpu_times()
         except psutil.Error:
             return None  # gone: the process reader reports the exit
         if rss_mb > self.limit_mb:
@@ -59,16 +64,17 @@ class Watchdog:
         if busy:
             self._idle_since = None  # idle time starts again once the host's wait is over
             return None
-        return self._check_idle(times.user + times.system)
+        return self._check_idle()
 
-    def _check_idle(self, cpu: float) -> Verdict | None:
+    def _check_idle(self) -> Verdict | None:
         now = time.monotonic()
         if self._idle_since is None:
-            self._idle_since = (now, cpu)
+            self._idle_since = (now, self._code_cpu())
             return None
         started, cpu_then = self._idle_since
         if now - started < IDLE_WINDOW:
             return None
+        cpu = self._code_cpu()
         self._idle_since = (now, cpu)
         used = cpu - cpu_then
         if used > IDLE_CPU * (now - started):
@@ -79,6 +85,26 @@ class Watchdog:
                 "ended so that nothing runs between runs",
             )
         return None
+
+    def _code_cpu(self) -> float:
+        """CPU seconds of the process's threads but V8's helpers (on Linux, which names
+        threads; elsewhere the whole process)."""
+        tasks = f"/proc/{self.process.pid}/task"
+        if not os.path.isdir(tasks):
+            times = self.process.cpu_times()
+            return times.user + times.system
+        ticks = 0
+        for tid in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue  # the thread just ended
+            name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1]
+            if not name.startswith(V8_HELPERS):
+                utime, stime = fields.split()[11:13]
+                ticks += int(utime) + int(stime)
+        return ticks / TICKS
 
 
 def _memory_message(rss_mb: int, memory_mb: int) -> str:
