@@ -94,6 +94,7 @@ def make_handler(
                 functions=[*toolbox.sandbox_functions(), *servers.functions()],
             )  # fmt: skip
             toolbox.sandbox = sandbox
+            await ctx.keep_lease(sandbox.start())  # seconds on a busy machine: keep the run
             async with sandbox:
                 agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
                 answer = await agent.run(spec.task, tools_index=servers.index())

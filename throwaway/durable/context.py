@@ -66,6 +66,11 @@ class RunContext:
         """Extend this worker's lease on the run to ``lease_seconds`` from now."""
         await self._ctx.heartbeat(self._lease_seconds)
 
+    async def keep_lease(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (long work outside a step, such as starting a sandbox) while
+        renewing the lease, as steps do."""
+        return await self._with_heartbeat(work)
+
     async def _with_heartbeat(self, work: Awaitable[T]) -> T:
         """Await ``work`` while renewing the lease; a failed renewal cancels ``work`` and raises."""
         task = asyncio.ensure_future(work)
