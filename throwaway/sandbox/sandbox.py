@@ -225,7 +225,7 @@ class Sandbox:
                 left_out = await self._copy_workspace(result.changes)
         except (SandboxProtocolError, TimeoutError) as exc:
             await self._process.kill()
-            message = f"saving the run's files failed: {exc or 'no answer in time'}; {LOST}"
+            message = f"saving the run's files failed: {str(exc) or 'no answer in time'}; {LOST}"
             return replace(result, error=ExecError(PROTOCOL, message), restarted=True)
         if not left_out:
             return result
@@ -312,7 +312,7 @@ class Sandbox:
         path = _sandbox_path(path)
         await self._file_op({"type": "write_file", "path": path}, blob)
         if self._mirror.covers(path):
-            self._mirror.put(path, blob)
+            self._keep(path, blob)
 
     async def read_file(self, path: str) -> bytes:
         """Read a file from the sandbox's file system."""
@@ -332,7 +332,15 @@ class Sandbox:
             self._mirror = WorkspaceMirror()
             for path, data in files:
                 await self._request({"type": "write_file", "path": path}, data)
-                self._mirror.put(path, data)
+                self._keep(path, data)
+
+    def _keep(self, path: str, data: bytes) -> None:
+        """Mirror a file the host wrote; past the mirror's limits it lives in the sandbox only
+        (as files a run writes past them do)."""
+        try:
+            self._mirror.put(path, data)
+        except MirrorFull:
+            self._mirror.delete(path)
 
     async def list_files(self, path: str = "/workspace") -> list[str]:
         """Names in a sandbox directory, sorted."""
