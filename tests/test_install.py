@@ -133,6 +133,14 @@ async def test_bundled_pyodide_packages_install_offline(sandbox):
     assert result.result == "'PIL'"
 
 
+async def test_micropip_install_of_a_bundled_package_works_in_the_sandbox(fresh_sandbox):
+    sb = await fresh_sandbox(timeout=120)  # pandas takes seconds to load on a busy machine
+    code = "import micropip\nawait micropip.install('pandas')\nimport pandas\npandas.__version__"
+    result = await sb.run(code)
+    assert result.error is None, result.error
+    assert result.result.startswith("'2.")
+
+
 async def test_real_pypi_pure_package(sandbox):
     """The real index: openpyxl is pure Python and pulls in et-xmlfile."""
     installed = await sandbox.install("openpyxl")

@@ -19,6 +19,11 @@ class SandboxError(ThrowawayError):
     """The sandbox process could not start, or broke the protocol."""
 
 
+class SandboxProtocolError(SandboxError):
+    """The sandbox answered with something the host did not ask for: a malformed or
+    forged reply, or none in time. The host ends that sandbox."""
+
+
 class SandboxFileError(ThrowawayError, OSError):
     """A file operation on the sandbox's file system failed (missing file, bad path)."""
 
@@ -29,6 +34,10 @@ class InstallError(ThrowawayError):
 
 class DurableError(ThrowawayError):
     """The durable layer could not reach or use its database, or refused an operation."""
+
+
+class InvalidTask(DurableError, ValueError):
+    """The task text cannot be stored: it holds a NUL character or a lone surrogate."""
 
 
 class RunNotFound(DurableError, KeyError):

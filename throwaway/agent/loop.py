@@ -141,7 +141,8 @@ class Agent:
             started = time.perf_counter()
             result = await run()
             ms = round((time.perf_counter() - started) * 1e3, 1)
-            return {"function": key, "args": args, "kwargs": kwargs, "result": result, "ms": ms}
+            return {"function": key, "args": _brief(args), "kwargs": _brief(kwargs),
+                    "result": result, "ms": ms}  # fmt: skip
 
         record = await self.journal.step(f"call:{key}", call)
         size = len(json.dumps(record["result"]))
@@ -180,3 +181,14 @@ def _tool_reply(call: ToolCallPart, outcome: dict) -> ToolReturnPart:
         call.tool_name, outcome["text"], tool_call_id=call.tool_call_id,
         outcome="success" if outcome["ok"] else "retried",
     )  # fmt: skip
+
+
+def _brief(value: Any) -> Any:
+    """Arguments as the journal shows them: long strings (a file sent along) as their size."""
+    if isinstance(value, str) and len(value) > 2000:
+        return f"<{len(value):,} characters>"
+    if isinstance(value, list):
+        return [_brief(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _brief(v) for k, v in value.items()}
+    return value

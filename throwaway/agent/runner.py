@@ -20,7 +20,6 @@ from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord
 from throwaway.errors import ModelConfigError, RunFailed
 from throwaway.mcp.tools import Approve, McpServers, ServerSpec
-from throwaway.sandbox.functions import HostFunction, from_callable
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.vfs.spec import parse_mount
 
@@ -92,9 +91,10 @@ def make_handler(
             sandbox = Sandbox(
                 timeout=spec.timeout, memory_mb=spec.memory_mb,
                 mounts=dict(parse_mount(m) for m in spec.mounts),
-                functions=[*toolbox_functions(toolbox), *servers.functions()],
+                functions=[*toolbox.sandbox_functions(), *servers.functions()],
             )  # fmt: skip
             toolbox.sandbox = sandbox
+            await ctx.keep_lease(sandbox.start())  # seconds on a busy machine: keep the run
             async with sandbox:
                 agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
                 answer = await agent.run(spec.task, tools_index=servers.index())
@@ -102,11 +102,6 @@ def make_handler(
         return {"answer": answer, "workspace": workspace}
 
     return handle
-
-
-def toolbox_functions(toolbox: Toolbox) -> list[HostFunction]:
-    """describe and help, for sandboxed code (``from throwaway_tools import describe``)."""
-    return [from_callable(name, fn) for name, fn in toolbox.sandbox_functions().items()]
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:

@@ -8,10 +8,11 @@ the model can `describe` them and the user can find them afterwards.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import mimetypes
 import posixpath
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic_ai.models import Model
@@ -20,11 +21,27 @@ from pydantic_ai.tools import ToolDefinition
 from throwaway.agent.help import HelpIndex
 from throwaway.agent.models import describe_file
 from throwaway.errors import ThrowawayError
+from throwaway.sandbox.functions import BASE_MODULE, HostFunction, from_callable
 from throwaway.sandbox.result import ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 
 IMAGES = "/workspace/.throwaway/images"
 OUTPUTS = "/workspace/.throwaway/outputs"
+#: The largest file `describe` called from code sends to the host.
+DESCRIBE_MAX_BYTES = 20 << 20
+
+#: Sandbox side of `describe`: the running code holds the sandbox, so the host cannot
+#: read the file then; the code reads it and sends it along.
+DESCRIBE_PREAMBLE = f"""
+
+def _file_for_describe(path):
+    import base64, os
+    path = os.path.join("/workspace", path)
+    if os.path.getsize(path) > {DESCRIBE_MAX_BYTES}:
+        raise ValueError(f"describe: {{path}} is over {DESCRIBE_MAX_BYTES >> 20} MB")
+    with open(path, "rb") as f:
+        return path, base64.b64encode(f.read()).decode()
+"""
 
 DEFINITIONS = [
     ToolDefinition(
@@ -87,18 +104,32 @@ class Toolbox:
     def definitions(self) -> list[ToolDefinition]:
         return DEFINITIONS
 
-    def sandbox_functions(self) -> dict[str, Callable]:
+    def sandbox_functions(self) -> list[HostFunction]:
         """`describe` and `help` for sandboxed code (``from throwaway_tools import ...``)."""
 
-        async def describe(path: str, question: str = "What does this file show?") -> str:
-            """Ask a vision model a question about a file (an image, a chart, a PDF, text)."""
-            return await self.describe(path, question)
+        async def describe(args: list, kwargs: dict) -> str:
+            path, data, question = kwargs.get("file"), kwargs.get("data"), kwargs.get("question")
+            if not (isinstance(path, str) and isinstance(data, str) and isinstance(question, str)):
+                raise TypeError("describe(path, question): path and question must be strings")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except binascii.Error:
+                raise ValueError("describe: the file did not arrive intact") from None
+            return await self.describe_bytes(path, raw, question)
 
         def help(query: str) -> str:
             """Search the docs and skills; returns the best matching sections."""
             return self.help_index.answer(query)
 
-        return {"describe": describe, "help": help}
+        doc = "Ask a vision model a question about a file (an image, a chart, a PDF, text)."
+        return [
+            HostFunction(
+                BASE_MODULE, "describe", "(path, question='What does this file show?')", doc,
+                describe, keywords="'question': question, **dict(zip(('file', 'data'), "
+                "_file_for_describe(path)))", preamble=DESCRIBE_PREAMBLE,
+            ),
+            from_callable("help", help),
+        ]  # fmt: skip
 
     async def call(self, name: str, args: object, call_id: str = "call") -> str:
         """The text the model gets back; ToolArgumentsError for a call that cannot run.
@@ -133,6 +164,9 @@ class Toolbox:
             data = await self.sandbox.read_file(path)
         except ThrowawayError as exc:
             return f"describe: cannot read {path}: {exc}"
+        return await self.describe_bytes(path, data, question)
+
+    async def describe_bytes(self, path: str, data: bytes, question: str) -> str:
         media_type = _media_type(path, data)
         try:
             return await describe_file(self.describe_model, data, media_type, question)
@@ -167,6 +201,8 @@ def format_result(result: ExecResult, image_paths: list[str]) -> str:
             parts.append(result.error.message)
     if image_paths:
         parts.append("images shown (describe them to see them): " + ", ".join(image_paths))
+    if result.notes:
+        parts.append("notes from the sandbox host:\n" + "\n".join(result.notes))
     return "\n\n".join(parts) or "(no output; print what you want to see)"
 
 

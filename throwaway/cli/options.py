@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from throwaway.cli.render import visible
 from throwaway.vfs.spec import parse_mount
 
 POLICIES = ("allow", "deny", "ask")
@@ -122,6 +123,6 @@ async def ask_on_terminal(tool: str, arguments: dict) -> bool:
     """Approval of a tool call by the person at the terminal (refused without one)."""
     if not sys.stdin.isatty():
         return False
-    shown = json.dumps(arguments, ensure_ascii=False)
-    question = f"Allow {tool}({shown[:500]})?"
+    shown = visible(json.dumps(arguments, ensure_ascii=False))  # arguments come from code
+    question = f"Allow {visible(tool)}({shown[:500]})?"
     return await asyncio.to_thread(click.confirm, question, default=False, err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -14,6 +16,35 @@ from throwaway.durable import RunRecord
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 SHOWN = 1500  # characters of a tool result shown live
+#: Characters a terminal acts on instead of showing: C0/C1 controls (escape sequences,
+#: carriage return), bidi overrides, line separators, and lone surrogates.
+CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def visible(text: str) -> str:
+    """Text from the sandbox made safe to show on a terminal: control characters become
+    escapes such as ``\\x1b`` (newline and tab are kept)."""
+    return CONTROL.sub(lambda m: _escape_char(m.group()), text)
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def for_stream(text: str, stream) -> str:
+    """``visible`` text for a terminal; for a pipe or file the text as it is, except lone
+    surrogates (which no encoding can write) as ``\\udcff``-style escapes."""
+    if stream.isatty():
+        return visible(text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def safe(value: object) -> str:
+    """``visible`` text with rich markup escaped, for f-strings printed by rich."""
+    return escape(visible(str(value)))
 
 
 class EventPrinter:
@@ -29,14 +60,15 @@ class EventPrinter:
         kind = event.get("kind")
         if kind == "model":
             if event.get("text") and event.get("tool_calls"):
-                err.print(f"{prefix}[bold cyan]model:[/] {escape(event['text'])}")
+                err.print(f"{prefix}[bold cyan]model:[/] {safe(event['text'])}")
             for call in event.get("tool_calls", []):
                 _print_call(prefix, call)
         elif kind == "tool":
             style = "green" if event.get("ok") else "red"
-            text = str(event.get("result", ""))
+            text = visible(str(event.get("result", "")))
             shown = text if len(text) <= SHOWN else text[:SHOWN] + " …"
-            err.print(Panel(Text(shown), title=f"{event.get('name')} result", border_style=style))
+            title = f"{visible(str(event.get('name')))} result"
+            err.print(Panel(Text(shown), title=title, border_style=style))
         elif kind == "retry":
             err.print(f"{prefix}[yellow]model busy ({event['reason']}); retrying in "
                       f"{event['delay']:g} s[/]")  # fmt: skip
@@ -46,9 +78,10 @@ def _print_call(prefix: str, call: dict) -> None:
     args = call.get("args")
     if call.get("name") == "run_python" and isinstance(args, dict) and "code" in args:
         err.print(f"{prefix}[bold cyan]run_python[/]")
-        err.print(Syntax(str(args["code"]), "python", theme="ansi_dark", line_numbers=False))
+        code = visible(str(args["code"]))
+        err.print(Syntax(code, "python", theme="ansi_dark", line_numbers=False))
     else:
-        err.print(f"{prefix}[bold cyan]{escape(str(call.get('name')))}[/] {escape(str(args))}")
+        err.print(f"{prefix}[bold cyan]{safe(call.get('name'))}[/] {safe(args)}")
 
 
 def print_runs(records: list[RunRecord]) -> None:
@@ -56,25 +89,25 @@ def print_runs(records: list[RunRecord]) -> None:
     colors = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
     for r in records:
         status = f"[{colors.get(r.status, 'white')}]{r.status}[/]"
-        task = escape(r.task if len(r.task) <= 60 else r.task[:59] + "…")
+        task = safe(r.task if len(r.task) <= 60 else r.task[:59] + "…")
         table.add_row(r.id, status, r.created_at.strftime("%Y-%m-%d %H:%M"), task)
     out.print(table if records else 'no runs yet: try `throwaway run "..."`')
 
 
 def print_run(view: dict) -> None:
     out.print(f"[bold]{view['id']}[/]  {view['status']}  attempts: {view['attempts']}")
-    out.print(f"[bold]task:[/] {escape(view['task'])}")
+    out.print(f"[bold]task:[/] {safe(view['task'])}")
     for step in view["steps"]:
         if step["kind"] == "model":
             if step["text"]:
-                out.print(f"[cyan]{step['step']}:[/] {escape(step['text'])}")
+                out.print(f"[cyan]{step['step']}:[/] {safe(step['text'])}")
             for call in step["tool_calls"]:
-                out.print(f"[cyan]{step['step']}:[/] calls {call['name']}")
+                out.print(f"[cyan]{step['step']}:[/] calls {safe(call['name'])}")
         else:
             result = str(step["result"] or "")
             short = result[:300] + ("…" if len(result) > 300 else "")
-            out.print(f"[magenta]{step['step']}[/] {step['name']}: {escape(short)}")
+            out.print(f"[magenta]{step['step']}[/] {safe(step['name'])}: {safe(short)}")
     if view.get("answer"):
-        out.print(Panel(Text(view["answer"]), title="answer", border_style="green"))
+        out.print(Panel(Text(visible(view["answer"])), title="answer", border_style="green"))
     if view.get("error"):
-        out.print(f"[red]error:[/] {escape(view['error'])}")
+        out.print(f"[red]error:[/] {safe(view['error'])}")

@@ -20,7 +20,7 @@ from throwaway.cli.options import (
     mount_option,
     warm_option,
 )
-from throwaway.cli.render import EventPrinter, print_run, print_runs
+from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
@@ -116,7 +116,7 @@ def finish(record: RunRecord, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(run_view(record), indent=2))
     elif record.status == "completed":
-        click.echo(run_view(record)["answer"])
+        click.echo(for_stream(run_view(record)["answer"], sys.stdout))
     else:
         click.secho(f"run {record.id} {record.status}: {record.error or ''}", fg="red", err=True)
 

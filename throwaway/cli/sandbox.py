@@ -18,6 +18,7 @@ from throwaway.cli.options import (
     mount_option,
     providers,
 )
+from throwaway.cli.render import for_stream
 from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
@@ -99,11 +100,13 @@ async def _run_once(servers, limits: dict, code: str) -> ExecResult:
 
 
 def _show(result: ExecResult, out_dir: Path | None) -> None:
-    sys.stdout.write(result.stdout)
+    sys.stdout.write(for_stream(result.stdout, sys.stdout))
     if result.result is not None:
-        print(result.result)
+        print(for_stream(result.result, sys.stdout))
     sys.stdout.flush()
-    sys.stderr.write(result.stderr)
+    sys.stderr.write(for_stream(result.stderr, sys.stderr))
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
     for kind in ("created", "modified", "deleted"):
         for path in getattr(result.changes, kind):
             if path.startswith("/mnt/"):
@@ -113,7 +116,7 @@ def _show(result: ExecResult, out_dir: Path | None) -> None:
         if not error.message.lstrip("-").isdigit() and error.message != "None":
             click.echo(error.message, err=True)
     elif error:
-        click.secho(str(error), fg="red", err=True)
+        click.secho(for_stream(str(error), sys.stderr), fg="red", err=True)
         if error.type == TIMEOUT and error.traceback:
             click.secho(error.message, fg="red", err=True)
     if result.images:

@@ -14,21 +14,23 @@ handler (retried after 1, 2, 4, … 60 s). Ten lets a run survive nine of those;
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from absurd_sdk import AsyncAbsurd
 from psycopg import AsyncConnection
 
-from throwaway.durable import blobs, runs
-from throwaway.durable.database import database_url
+from throwaway.durable import blobs, runs, storable
+from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
 from throwaway.durable.runs import RunRecord
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
-from throwaway.errors import DurableError
+from throwaway.errors import DurableError, InvalidTask
 
 T = TypeVar("T")
 
@@ -39,8 +41,16 @@ DEFAULT_MAX_ATTEMPTS = 10
 class Durable:
     """Durable runs on one Absurd queue of one Postgres database: ``await Durable.open()``."""
 
-    def __init__(self, url: str, conn: AsyncConnection, queue: str, max_attempts: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        conn: AsyncConnection,
+        queue: str,
+        max_attempts: int,
+        embedded: Path | None = None,
+    ) -> None:
         self.url = url
+        self.embedded = embedded  # the data folder of the embedded server we use, if we do
         self.queue = queue
         self.max_attempts = max_attempts
         self._conn = conn
@@ -54,6 +64,7 @@ class Durable:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> Durable:
         """Connect to ``url`` (default ``database_url()``); install schema and queue if missing."""
+        embedded = None if url or os.environ.get(URL_ENV) else data_dir()
         url = url or await asyncio.to_thread(database_url)
         conn = await _connect(url)
         try:
@@ -61,7 +72,7 @@ class Durable:
         except BaseException:
             await conn.close()
             raise
-        return cls(url, conn, queue, max_attempts)
+        return cls(url, conn, queue, max_attempts, embedded)
 
     async def close(self) -> None:
         """Close the client's connection (workers started by ``work()`` have their own)."""
@@ -74,8 +85,18 @@ class Durable:
         await self.close()
 
     async def start_run(self, task: str, params: dict[str, Any] | None = None) -> str:
-        """Queue a run of ``task`` (the handler gets ``params``); its run id."""
-        payload = {"task": task, "params": params or {}}
+        """Queue a run of ``task`` (the handler gets ``params``); its run id.
+
+        InvalidTask (a ValueError) for a task text with a NUL character or a lone
+        surrogate: text that no database column can hold, and no model can read.
+        """
+        if not isinstance(task, str) or (bad := storable.UNSTORABLE.search(task)):
+            where = f" at character {bad.start() + 1}" if isinstance(task, str) else ""
+            raise InvalidTask(
+                f"the task text contains {_named(bad.group()) if bad else 'no text'}{where}, "
+                "which a run cannot store; remove it and try again"
+            )
+        payload = {"task": task, "params": storable.store(params or {})}
         key = uuid.uuid4().hex  # makes the one retry after a reconnect safe
 
         async def spawn(conn: AsyncConnection) -> str:
@@ -116,6 +137,7 @@ class Durable:
             lease_seconds=lease_seconds,
             stop=stop or asyncio.Event(),
             poll_interval=poll_interval,
+            revive=self.embedded and (lambda: start_embedded(self.embedded)),
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -170,6 +192,10 @@ class Durable:
                 raise
         self._conn = await _connect(self.url)
         return await op(self._conn)
+
+
+def _named(char: str) -> str:
+    return "a NUL character (\\x00)" if char == "\0" else f"a lone surrogate (\\u{ord(char):04x})"
 
 
 async def _connect(url: str) -> AsyncConnection:

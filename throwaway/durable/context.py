@@ -25,6 +25,8 @@ from typing import TypeVar
 
 from absurd_sdk import AsyncTaskContext
 
+from throwaway.durable import storable
+
 T = TypeVar("T")
 
 
@@ -50,17 +52,24 @@ class RunContext:
 
         The result must be JSON-serialisable; what comes back is always the JSON
         round trip (a tuple comes back as a list, also the first time), so the
-        first execution and a replay see the same value.
+        first execution and a replay see the same value. Any text is kept as it
+        was, NUL characters and lone surrogates included (see storable.py).
         """
         handle = await self._ctx.begin_step(name)
         if handle.done:
-            return handle.state
+            return storable.load(handle.state)
         value = json.loads(json.dumps(await self._with_heartbeat(fn())))
-        return await self._ctx.complete_step(handle, value)
+        await self._ctx.complete_step(handle, storable.store(value))
+        return value
 
     async def heartbeat(self) -> None:
         """Extend this worker's lease on the run to ``lease_seconds`` from now."""
         await self._ctx.heartbeat(self._lease_seconds)
+
+    async def keep_lease(self, work: Awaitable[T]) -> T:
+        """Await ``work`` (long work outside a step, such as starting a sandbox) while
+        renewing the lease, as steps do."""
+        return await self._with_heartbeat(work)
 
     async def _with_heartbeat(self, work: Awaitable[T]) -> T:
         """Await ``work`` while renewing the lease; a failed renewal cancels ``work`` and raises."""

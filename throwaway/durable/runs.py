@@ -27,6 +27,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from throwaway.durable import storable
 from throwaway.errors import DurableError, RunNotFound
 
 Status = Literal["queued", "running", "completed", "failed", "cancelled"]
@@ -115,7 +116,8 @@ async def get_run(conn: AsyncConnection, queue: str, run_id: str) -> RunRecord:
         (task_id,),
     )
     steps = [
-        StepRecord(s["checkpoint_name"], s["state"], s["updated_at"]) for s in await cur.fetchall()
+        StepRecord(s["checkpoint_name"], storable.load(s["state"]), s["updated_at"])
+        for s in await cur.fetchall()
     ]
     return _record(row, steps)
 
@@ -174,13 +176,13 @@ def _task_id(run_id: str) -> uuid.UUID:
 
 def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
     params = row["params"] or {}
-    failure = row["failure_reason"] if row["state"] == "failed" else None
+    failure = storable.load(row["failure_reason"]) if row["state"] == "failed" else None
     return RunRecord(
         id=str(row["task_id"]),
         task=params.get("task", ""),
-        params=params.get("params", {}),
+        params=storable.load(params.get("params", {})),
         status="queued" if row["lease_expired"] else STATUS_OF_STATE[row["state"]],
-        result=row["completed_payload"],
+        result=storable.load(row["completed_payload"]),
         error=failure and f"{failure.get('name', 'Error')}: {failure.get('message', '')}",
         attempts=row["attempts"],
         created_at=row["enqueue_at"],

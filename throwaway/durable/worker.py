@@ -38,6 +38,7 @@ from absurd_sdk import AsyncAbsurd, AsyncTaskContext, CancelledTask, FailedTask,
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from throwaway.durable import storable
 from throwaway.durable.context import RunContext
 from throwaway.durable.runs import table
 from throwaway.errors import RunFailed
@@ -48,6 +49,9 @@ log = logging.getLogger("throwaway.durable")
 TASK_NAME = "agent-run"
 
 Handler = Callable[[RunContext, dict[str, Any]], Awaitable[Any]]
+#: Errors that fail a run at once: trying again cannot succeed (the database refused
+#: the data itself), and would only repeat the side effects of the steps since.
+FINAL = (RunFailed, psycopg.DataError)
 
 
 async def work(
@@ -59,10 +63,18 @@ async def work(
     lease_seconds: int,
     stop: asyncio.Event,
     poll_interval: float,
+    revive: Callable[[], str] | None = None,
 ) -> None:
-    """Run ``concurrency`` slots until ``stop`` is set and their runs are done."""
+    """Run ``concurrency`` slots until ``stop`` is set and their runs are done.
+
+    ``revive``, for the embedded Postgres: starts the server again when it is
+    unreachable (it died, or was stopped) and returns its URL.
+    """
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    slots = [_Slot(url, queue, handler, f"{worker}:{i}", lease_seconds) for i in range(concurrency)]
+    slots = [
+        _Slot(url, queue, handler, f"{worker}:{i}", lease_seconds, revive)
+        for i in range(concurrency)
+    ]
     tasks = [asyncio.create_task(slot.run(stop, poll_interval)) for slot in slots]
     try:
         await asyncio.gather(*tasks)
@@ -76,9 +88,15 @@ class _Slot:
     """One connection executing one run at a time; ``current`` is the run it holds."""
 
     def __init__(
-        self, url: str, queue: str, handler: Handler, worker_id: str, lease_seconds: int
+        self,
+        url: str,
+        queue: str,
+        handler: Handler,
+        worker_id: str,
+        lease_seconds: int,
+        revive: Callable[[], str] | None = None,
     ) -> None:
-        self.url = url
+        self.url, self.revive = url, revive
         self.queue = queue
         self.handler = handler
         self.worker_id = worker_id
@@ -101,6 +119,7 @@ class _Slot:
                     )
                     await _sleep_unless(stop, delay)
                     delay = min(delay * 2, 2.0)
+                    await self._revive()
         except asyncio.CancelledError:
             if self.current:
                 try:
@@ -112,6 +131,16 @@ class _Slot:
                         "worker %s: could not give up run %s: %s", self.worker_id, self.current, err
                     )
             raise
+
+    async def _revive(self) -> None:
+        """Start the embedded server again if it is down (one process wins; the others
+        find it running)."""
+        if self.revive is None:
+            return
+        try:
+            self.url = await asyncio.to_thread(self.revive)
+        except Exception as err:
+            log.warning("worker %s: could not restart the database: %s", self.worker_id, err)
 
     async def _loop(self, conn: AsyncConnection, stop: asyncio.Event, poll_interval: float) -> None:
         app = AsyncAbsurd(conn, queue_name=self.queue)
@@ -154,11 +183,13 @@ class _Slot:
             lease_seconds=self.lease_seconds,
         )
         try:
-            return json.loads(json.dumps(await self.handler(ctx, params["params"])))
+            result = await self.handler(ctx, storable.load(params["params"]))
+            result = json.loads(json.dumps(result))
+            return storable.store(result)
         except (SuspendTask, CancelledTask, FailedTask):
             raise
         except Exception as err:
-            final = isinstance(err, RunFailed)
+            final = isinstance(err, FINAL)
             log.log(
                 logging.INFO if final else logging.WARNING,
                 "run %s attempt %s: %s: %s",
@@ -213,11 +244,11 @@ class _Slot:
 
 
 def _reason(err: BaseException) -> dict[str, Any]:
-    return {
+    return storable.store({
         "name": type(err).__name__,
         "message": str(err),
         "traceback": "".join(traceback.format_exception(err)),
-    }
+    })  # fmt: skip
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -21,6 +21,7 @@ import deno
 from throwaway.errors import SandboxError
 from throwaway.sandbox import bytecode, protocol
 from throwaway.sandbox.assets import Assets
+from throwaway.sandbox.watchdog import INTERVAL, Verdict, Watchdog
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 #: Python modules of the runtime, written into every sandbox: file name -> module name.
@@ -33,6 +34,14 @@ STARTUP_TIMEOUT = 120.0
 STDERR_KEEP = 16_384
 PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: Deno's cache folder: a path under a character device, so that nothing (the Web Cache
+#: API, V8's code cache, module analysis caches) can be created there, even by root.
+NO_DENO_DIR = "/dev/null/deno"
+#: Blocking calls (/mnt, host functions) the host works on at once for one sandbox. The
+#: honest worker makes one at a time (plus, rarely, one it gave up on); more are dropped.
+MAX_SYNC_INFLIGHT = 4
+#: Asynchronous calls (micropip.install) at once; more are refused.
+MAX_CALLS_INFLIGHT = 2
 
 #: A handler for calls from sandboxed code: (op, json text, blob) -> (reply dict, blob).
 CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
@@ -41,14 +50,16 @@ CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
 SyncHandler = Callable[[object, bytes], Awaitable[tuple[dict, bytes]]]
 
 
-def deno_command(assets: Assets) -> list[str]:
-    """Deno with every permission denied except reading public runtime files."""
+def deno_command(assets: Assets, memory_mb: int = 1024) -> list[str]:
+    """Deno with every permission denied except reading public runtime files, no code
+    cache, and each JS heap (main thread, worker) capped at ``memory_mb``."""
     readable = f"{assets.root},{RUNTIME_DIR}"
     return [
         deno.find_deno_bin(), "run", "--quiet", "--no-prompt", "--no-config", "--no-lock",
-        "--node-modules-dir=manual", "--no-remote", "--cached-only",
+        "--node-modules-dir=manual", "--no-remote", "--cached-only", "--no-code-cache",
         f"--allow-read={readable}", "--deny-write", "--deny-net", "--deny-env",
         "--deny-run", "--deny-ffi", "--deny-sys", "--deny-import",
+        f"--v8-flags=--max-old-space-size={memory_mb}",
         str(RUNTIME_DIR / "main.js"),
     ]  # fmt: skip
 
@@ -57,7 +68,7 @@ def deno_env(assets: Assets) -> dict[str, str]:
     """A bare environment: no API keys or other host secrets reach Deno."""
     return {
         "PATH": "/usr/bin:/bin",
-        "DENO_DIR": str(assets.root.parent / "deno-cache"),
+        "DENO_DIR": NO_DENO_DIR,
         "NO_COLOR": "1",
         "DENO_NO_UPDATE_CHECK": "1",
     }
@@ -124,6 +135,8 @@ class SandboxProcess:
         self.snapshot = b""  # filled by a process started with config makeSnapshot
         self.code_cache = b""  # V8's code cache of pyodide.asm.js, from the same process
         self.tasks: set[asyncio.Task] = set()
+        self.syncs = self.calls = 0  # blocking and asynchronous calls being answered
+        self.verdict: Verdict | None = None  # why the watchdog ended the process
 
     @property
     def alive(self) -> bool:
@@ -132,13 +145,15 @@ class SandboxProcess:
     async def start(self) -> None:
         """Spawn Deno, hand it the tag and boot config, wait until Python is booted."""
         self.proc = await asyncio.create_subprocess_exec(
-            *deno_command(self.assets), cwd=self.assets.root, env=deno_env(self.assets),
+            *deno_command(self.assets, self.config.get("memoryMb", 1024)),
+            cwd=self.assets.root, env=deno_env(self.assets),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, limit=1 << 20, start_new_session=True,
         )  # fmt: skip
         _widen_pipes(self.proc)
         self._spawn(self._read_frames())
         self._spawn(self._drain_stderr())
+        self._spawn(self._watch(Watchdog(self.proc.pid, self.config.get("memoryMb", 1024))))
         self.proc.stdin.write(self.tag + protocol.encode({"config": self.config}))
         try:
             await asyncio.wait_for(self._until_ready(), STARTUP_TIMEOUT)
@@ -210,8 +225,11 @@ class SandboxProcess:
             if not self.started[msg["id"]].done():
                 self.started[msg["id"]].set_result(None)
         elif event == "sync" and isinstance(msg.get("seq"), int) and self.on_sync:
-            self._spawn(self._answer_sync(msg, frame.blob))
+            if self.syncs < MAX_SYNC_INFLIGHT:  # else dropped: the caller times out
+                self.syncs += 1
+                self._spawn(self._answer_sync(msg, frame.blob))
         elif event == "call" and isinstance(msg.get("callId"), int):
+            self.calls += 1
             self._spawn(self._answer_call(msg, frame.blob))
         elif event is None and msg.get("id") in self.pending:
             future = self.pending[msg["id"]]
@@ -222,22 +240,49 @@ class SandboxProcess:
         try:
             if self.on_call is None:
                 raise SandboxError("no session has configured this sandbox")
-            reply, out = await self.on_call(str(msg.get("op")), str(msg.get("json")), blob)
+            if self.calls > MAX_CALLS_INFLIGHT:
+                reply, out = {"error": f"at most {MAX_CALLS_INFLIGHT} host calls at once"}, b""
+            else:
+                reply, out = await self.on_call(str(msg.get("op")), str(msg.get("json")), blob)
         except Exception as exc:
             reply, out = {"error": f"{type(exc).__name__}: {exc}"}, b""
-        if self.alive:
+        try:
             frame = {"type": "reply", "callId": msg["callId"], "json": json.dumps(reply)}
-            self.proc.stdin.write(protocol.encode(frame, out))
+            await self._write(protocol.encode(frame, out))
+        finally:
+            self.calls -= 1
 
     async def _answer_sync(self, msg: dict, blob: bytes) -> None:
         try:
-            request = json.loads(msg.get("json") or "null")
-        except ValueError:
-            request = None
-        reply, out = await self.on_sync(request, blob)
-        if self.alive:
+            try:
+                request = json.loads(msg.get("json") or "null")
+            except ValueError:
+                request = None
+            if not self.pending:  # between runs nothing of the sandbox may act on the host
+                reply, out = {"errno": "EPERM", "message": "the sandbox is between runs"}, b""
+            else:
+                reply, out = await self.on_sync(request, blob)
             frame = {"type": "syncreply", "seq": msg["seq"], "json": json.dumps(reply)}
-            self.proc.stdin.write(protocol.encode(frame, out))
+            await self._write(protocol.encode(frame, out))
+        finally:
+            self.syncs -= 1
+
+    async def _write(self, data: bytes) -> None:
+        """Write to Deno and wait until the pipe has taken it (bounds what queues up)."""
+        if self.alive:
+            self.proc.stdin.write(data)
+            with contextlib.suppress(ConnectionError):
+                await self.proc.stdin.drain()
+
+    async def _watch(self, watchdog: Watchdog) -> None:
+        """End the process when the watchdog says so (memory, or CPU between runs)."""
+        while self.alive:
+            await asyncio.sleep(INTERVAL)
+            busy = bool(self.pending) or not self.ready.is_set()
+            if verdict := watchdog.check(busy):
+                self.verdict = verdict
+                self.stderr_tail += f"\n[watchdog: {verdict.message}]".encode()
+                await self.kill()
 
     async def _drain_stderr(self) -> None:
         while chunk := await self.proc.stderr.read(65536):
@@ -251,6 +296,8 @@ class SandboxProcess:
                 future.set_exception(SandboxError(self._exit_reason()))
 
     def _exit_reason(self) -> str:
+        if self.verdict:
+            return self.verdict.message
         code = self.proc.returncode if self.proc else None
         if code is not None and code < 0:
             return f"the sandbox process was killed (signal {-code})"

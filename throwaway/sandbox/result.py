@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 TIMEOUT = "TimeoutError"
 CRASHED = "SandboxCrashed"
 PROTOCOL = "ProtocolError"
+#: Images kept per run; more are counted and dropped, with a note.
+MAX_IMAGES = 50
+#: Paths kept per kind of change in a run's report.
+MAX_CHANGES = 100_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class ExecResult:
     restarted: bool = False  # the interpreter was restarted: variables were lost
     cut: dict[str, OutputCut] = field(default_factory=dict)
     changes: Changes = field(default_factory=Changes)
+    #: What the host did about the run that the code did not ask for (images dropped
+    #: past the cap, files not kept across restarts), one sentence each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,14 +126,24 @@ def parse_cut(raw: object) -> dict[str, OutputCut]:
 
 
 def parse_changes(raw: object) -> Changes:
+    """The sandbox's word on /workspace only: mount changes come from the host's own audit."""
     if not isinstance(raw, dict):
         return Changes()
     lists = {}
     for kind in ("created", "modified", "deleted"):
         items = raw.get(kind)
         ok = isinstance(items, list) and all(isinstance(p, str) for p in items)
-        lists[kind] = sorted(items)[:10_000] if ok else []
+        paths = [p for p in items if p.startswith("/workspace/") and "\0" not in p] if ok else []
+        lists[kind] = sorted(paths)[:MAX_CHANGES]
     return Changes(**lists)
+
+
+def image_note(kept: int, dropped: int) -> list[str]:
+    """The note for images past the cap."""
+    if not dropped:
+        return []
+    return [f"{dropped:,} more image(s) were dropped: a run keeps at most {MAX_IMAGES} "
+            f"(kept {kept})"]  # fmt: skip
 
 
 def parse_result(
@@ -137,6 +154,8 @@ def parse_result(
     error = parse_error(meta.get("error"), limit)
     if images is None:
         images, error = [], ExecError(PROTOCOL, "the sandbox sent images that do not add up")
+    dropped = max(len(images) - MAX_IMAGES, 0) + _count(meta.get("images_dropped"))
+    images = images[:MAX_IMAGES]
     return ExecResult(
         stdout=_text(meta.get("stdout"), limit + 1000),
         stderr=_text(meta.get("stderr"), limit + 1000),
@@ -147,4 +166,10 @@ def parse_result(
         restarted=restarted,
         cut=parse_cut(meta.get("cut")),
         changes=parse_changes(meta.get("changes")),
+        notes=image_note(len(images), dropped),
     )
+
+
+def _count(value: object) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 40
+    return value if ok else 0

@@ -16,17 +16,17 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from throwaway.errors import SandboxError, SandboxFileError
+from throwaway.errors import SandboxError, SandboxFileError, SandboxProtocolError
 from throwaway.sandbox import pypi, warmpool, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.functions import HostFunction, HostFunctions
 from throwaway.sandbox.process import SandboxProcess, boot_config, runtime_modules
-from throwaway.sandbox.result import CRASHED, TIMEOUT, ExecError, ExecResult, parse_result
+from throwaway.sandbox.result import CRASHED, PROTOCOL, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
-from throwaway.sandbox.workspace import WorkspaceMirror, pack, unpack
+from throwaway.sandbox.workspace import MirrorFull, WorkspaceMirror, pack, unpack
 from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import MountTable
 
@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 HOST_GRACE = 1.6
 #: Seconds a run may wait for the interpreter to be ready and its packages loaded.
 STARTUP_TIMEOUT = 120.0
+#: Seconds a file request from the host (read_file, write_file, ...) may take.
+FILE_TIMEOUT = 120.0
+#: Seconds at least that saving a run's changed files may take (else the run's time limit).
+COPY_TIMEOUT_MIN = 5.0
+#: Bytes of a /workspace file the host reads per request when it saves the file.
+COPY_CHUNK = 8 << 20
 LOST = "variables are lost, and /workspace is back to how it was before this run"
 
 
@@ -45,6 +51,8 @@ class Sandbox:
     Args:
         timeout: seconds one `run` may take (the default for `run`).
         memory_mb: cap on the interpreter's memory; past it, Python raises MemoryError.
+            The whole Deno process is held to ``memory_mb`` + 1024 MB of resident
+            memory (watchdog.py): past that it is ended and the run gets MemoryError.
         output_limit: characters kept per stream (stdout, stderr) per run; the
             middle of longer output is cut and the whole text saved to a file in
             /workspace/.throwaway/ (named in ``result.cut``).
@@ -264,7 +272,9 @@ class Sandbox:
             try:
                 frame = await self._await_run(request, timeout)
             except SandboxError as exc:
-                result = self._lost(ExecError(CRASHED, f"{exc}; {LOST}"), started)
+                verdict = self._process.verdict
+                kind = "MemoryError" if verdict and verdict.kind == "memory" else CRASHED
+                result = self._lost(ExecError(kind, f"{exc}; {LOST}"), started)
             except TimeoutError:
                 error = ExecError(TIMEOUT, _timeout_message(timeout, hard=True))
                 result = self._lost(error, started)
@@ -276,7 +286,7 @@ class Sandbox:
                 # next call starts a new one and puts the workspace back
                 await self._process.kill()
             else:
-                await self._copy_workspace(result.changes)
+                result = await self._save_workspace(result, max(timeout, COPY_TIMEOUT_MIN))
             return replace(result, changes=result.changes.merge(self.mounts.take_changes()))
 
     async def _ensure_started(self) -> bool:
@@ -292,17 +302,58 @@ class Sandbox:
         for path, data in self._mirror.files():
             await self._request({"type": "write_file", "path": path}, data)
 
-    async def _copy_workspace(self, changes) -> None:
-        """Bring the host's mirror of /workspace up to date after a run."""
+    async def _save_workspace(self, result: ExecResult, seconds: float) -> ExecResult:
+        """Copy the run's changed files to the host; a sandbox that answers with anything
+        but its files, or not in time, is ended and the run gets a ProtocolError."""
+        try:
+            async with asyncio.timeout(seconds):
+                left_out = await self._copy_workspace(result.changes)
+        except (SandboxProtocolError, TimeoutError) as exc:
+            await self._process.kill()
+            message = f"saving the run's files failed: {str(exc) or 'no answer in time'}; {LOST}"
+            return replace(result, error=ExecError(PROTOCOL, message), restarted=True)
+        if not left_out:
+            return result
+        note = "not kept across restarts, " + "; ".join(
+            f"{len(paths)} file(s) ({', '.join(paths[:3])}{', …' if len(paths) > 3 else ''}): "
+            f"{reason}" for reason, paths in left_out.items()
+        )  # fmt: skip
+        return replace(result, notes=[*result.notes, note])
+
+    async def _copy_workspace(self, changes) -> dict[str, list[str]]:
+        """Bring the host's mirror of /workspace up to date after a run; returns the
+        files left out, by reason."""
         for path in changes.deleted:
             self._mirror.delete(path)
+        left_out: dict[str, list[str]] = {}
         for path in [*changes.created, *changes.modified]:
-            if self._mirror.covers(path):
-                try:
-                    frame = await self._request({"type": "read_file", "path": path})
-                except SandboxFileError:
-                    continue  # gone again, e.g. replaced by a directory
-                self._mirror.put(path, frame.blob)
+            if not self._mirror.covers(path):
+                continue
+            try:
+                await self._copy_file(path)
+            except SandboxFileError:
+                self._mirror.delete(path)  # gone again, e.g. replaced by a directory
+            except MirrorFull as exc:
+                self._mirror.delete(path)
+                left_out.setdefault(str(exc), []).append(path)
+        return left_out
+
+    async def _copy_file(self, path: str) -> None:
+        """One file, chunk by chunk, into the mirror."""
+        msg = {"type": "read_file", "path": path, "offset": 0, "size": COPY_CHUNK}
+        frame = await self._request(msg)
+        size = frame.reply.get("size")
+        if not isinstance(size, int) or size < len(frame.blob) or len(frame.blob) > COPY_CHUNK:
+            raise SandboxProtocolError(f"a malformed answer to reading {path}")
+        with self._mirror.writer(path, size) as out:
+            out.write(frame.blob)
+            offset = len(frame.blob)
+            while offset < size:
+                frame = await self._request({**msg, "offset": offset})
+                if not 0 < len(frame.blob) <= COPY_CHUNK:
+                    raise SandboxProtocolError(f"a malformed answer to reading {path}")
+                out.write(frame.blob)
+                offset += len(frame.blob)
 
     async def _await_run(self, request: int, timeout: float):
         """The run's reply. Deno enforces the limit; the host only backs it up."""
@@ -346,7 +397,7 @@ class Sandbox:
         path = _sandbox_path(path)
         await self._file_op({"type": "write_file", "path": path}, blob)
         if self._mirror.covers(path):
-            self._mirror.put(path, blob)
+            self._keep(path, blob)
 
     async def read_file(self, path: str) -> bytes:
         """Read a file from the sandbox's file system."""
@@ -366,13 +417,21 @@ class Sandbox:
             self._mirror = WorkspaceMirror()
             for path, data in files:
                 await self._request({"type": "write_file", "path": path}, data)
-                self._mirror.put(path, data)
+                self._keep(path, data)
+
+    def _keep(self, path: str, data: bytes) -> None:
+        """Mirror a file the host wrote; past the mirror's limits it lives in the sandbox only
+        (as files a run writes past them do)."""
+        try:
+            self._mirror.put(path, data)
+        except MirrorFull:
+            self._mirror.delete(path)
 
     async def list_files(self, path: str = "/workspace") -> list[str]:
         """Names in a sandbox directory, sorted."""
         frame = await self._file_op({"type": "list_files", "path": _sandbox_path(path)})
-        names = json.loads(frame.msg.get("json", "{}")).get("names", [])
-        return [n for n in names if isinstance(n, str)]
+        names = frame.reply.get("names")
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
     async def _file_op(self, msg: dict, blob: bytes = b""):
         async with self._lock:
@@ -380,15 +439,26 @@ class Sandbox:
             return await self._request(msg, blob)
 
     async def _request(self, msg: dict, blob: bytes = b""):
-        """One file request to the started process (the caller holds the lock)."""
-        request = self._process.send(msg, blob)
-        frame = await asyncio.wait_for(self._process.reply(request), 120)
-        reply = json.loads(frame.msg.get("json") or "{}")
-        if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+        """One file request to the started process (the caller holds the lock); its
+        reply, with the decoded JSON as ``.reply``. A reply that is not JSON, or none in
+        time, ends the sandbox (SandboxProtocolError)."""
+        process = self._process
+        request = process.send(msg, blob)
+        try:
+            frame = await asyncio.wait_for(process.reply(request), FILE_TIMEOUT)
+            reply = json.loads(frame.msg.get("json") or "{}")
+        except (TimeoutError, ValueError, TypeError) as exc:
+            await process.kill()
+            what = "no answer in time" if isinstance(exc, TimeoutError) else "a malformed answer"
+            raise SandboxProtocolError(f"the sandbox gave {what} to {msg['type']}") from None
+        if not isinstance(reply, dict):
+            await process.kill()
+            raise SandboxProtocolError(f"the sandbox gave a malformed answer to {msg['type']}")
+        if isinstance(reply.get("error"), dict):
             err = reply["error"]
             what = msg.get("path") or msg["type"]
             raise SandboxFileError(f"{what}: {err.get('type')} ({err.get('message')})")
-        return frame
+        return _Reply(frame.msg, frame.blob, reply)
 
     # ---- packages ----------------------------------------------------------
 
@@ -404,7 +474,12 @@ class Sandbox:
             meta, blob = await self._resolve(list(requirements), deps=True)
             request = self._process.send({"type": "install", "json": json.dumps(meta)}, blob)
             frame = await asyncio.wait_for(self._process.reply(request), 300)
-        reply = json.loads(frame.msg.get("json") or "{}")
+        try:
+            reply = json.loads(frame.msg.get("json") or "{}")
+        except (ValueError, TypeError):
+            reply = None
+        if not isinstance(reply, dict):
+            raise SandboxProtocolError("the sandbox gave a malformed answer to install")
         if "error" in reply:
             raise SandboxError(f"installing into the sandbox failed: {reply['error']}")
         return [n for n in reply.get("installed", []) if isinstance(n, str)]
@@ -432,6 +507,13 @@ class Sandbox:
         if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
             return {"error": "install expects a list of requirement strings"}, b""
         return await self._resolve(reqs, deps=request.get("deps") is not False)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    msg: dict
+    blob: bytes
+    reply: dict
 
 
 def _sandbox_path(path: str) -> str:

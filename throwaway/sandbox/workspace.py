@@ -4,39 +4,85 @@
 is restarted (a hard timeout, a crash, a killed process). After every run the
 host copies the files the run created or changed (and forgets deleted ones), so
 a restarted interpreter gets its files back: variables are lost, files are not.
-The copy is kept in a private temporary folder on the host.
+The copy is kept in a private temporary folder on the host, written in chunks.
+
+The copy is bounded: at most ``limit_bytes`` in all and ``max_files`` files.
+A file that does not fit is left out (and an older copy of it dropped), and the
+caller tells the model so; nothing is lost silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 WORKSPACE = "/workspace"
+#: Bytes of /workspace kept across restarts and in snapshots.
+WORKSPACE_LIMIT = 512 << 20
+#: Files of /workspace kept across restarts and in snapshots.
+MAX_FILES = 10_000
+
+
+class MirrorFull(Exception):
+    """The file does not fit in the mirror's limits; the message says which."""
 
 
 class WorkspaceMirror:
     """Files under /workspace, by sandbox path, stored on the host."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int = WORKSPACE_LIMIT, max_files: int = MAX_FILES) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="throwaway-workspace-")
         self._paths: dict[str, Path] = {}
+        self._sizes: dict[str, int] = {}
+        self.limit_bytes, self.max_files = limit_bytes, max_files
 
     @staticmethod
     def covers(path: str) -> bool:
         return path.startswith(WORKSPACE + "/")
 
-    def put(self, path: str, data: bytes) -> None:
+    @property
+    def total_bytes(self) -> int:
+        return sum(self._sizes.values())
+
+    def check_room(self, path: str, size: int) -> None:
+        """MirrorFull unless a file of ``size`` bytes at ``path`` fits."""
+        others = self.total_bytes - self._sizes.get(path, 0)
+        if others + size > self.limit_bytes:
+            limit = self.limit_bytes >> 20
+            raise MirrorFull(f"/workspace keeps at most {limit} MB across restarts")
+        if path not in self._paths and len(self._paths) >= self.max_files:
+            raise MirrorFull(f"/workspace keeps at most {self.max_files:,} files across restarts")
+
+    @contextlib.contextmanager
+    def writer(self, path: str, size: int) -> Iterator[BinaryIO]:
+        """A file to write ``path``'s new content into; kept only if the block succeeds."""
+        self.check_room(path, size)
         stored = Path(self._dir.name) / hashlib.sha256(path.encode()).hexdigest()
-        stored.write_bytes(data)
-        self._paths[path] = stored
+        partial = stored.with_suffix(".part")
+        try:
+            with partial.open("wb") as out:
+                yield out
+            if partial.stat().st_size != size:
+                raise MirrorFull(f"{path} changed size while it was being saved")
+            partial.replace(stored)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        self._paths[path], self._sizes[path] = stored, size
+
+    def put(self, path: str, data: bytes) -> None:
+        with self.writer(path, len(data)) as out:
+            out.write(data)
 
     def delete(self, path: str) -> None:
         stored = self._paths.pop(path, None)
+        self._sizes.pop(path, None)
         if stored:
             stored.unlink(missing_ok=True)
 
@@ -47,6 +93,7 @@ class WorkspaceMirror:
     def close(self) -> None:
         self._dir.cleanup()
         self._paths.clear()
+        self._sizes.clear()
 
 
 def pack(files: Iterable[tuple[str, bytes]]) -> bytes:

@@ -25,6 +25,8 @@ FONT_CACHE = "/lib/throwaway/fontlist.json"  # written by the host, if it has on
 SITE_PACKAGES = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
 _images: list[bytes] = []
+MAX_IMAGES = 50  # per run, as the host keeps (result.py); more are counted
+_dropped = 0
 _captured: set[int] = set()
 _namespace: dict = {"__name__": "__main__"}
 _import_map: dict[str, str] = {}  # import name -> Pyodide package name
@@ -122,9 +124,18 @@ def capture_figure(fig) -> None:
     if id(fig) in _captured:
         return
     _captured.add(id(fig))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    _images.append(buf.getvalue())
+    if _room_for_image():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        _images.append(buf.getvalue())
+
+
+def _room_for_image() -> bool:
+    global _dropped
+    if len(_images) < MAX_IMAGES:
+        return True
+    _dropped += 1
+    return False
 
 
 def display(*objs) -> None:
@@ -141,9 +152,10 @@ def _capture_image(obj) -> bool:
         return True
     pil = sys.modules.get("PIL.Image")
     if pil and isinstance(obj, pil.Image):
-        buf = io.BytesIO()
-        obj.save(buf, format="PNG")
-        _images.append(buf.getvalue())
+        if _room_for_image():
+            buf = io.BytesIO()
+            obj.save(buf, format="PNG")
+            _images.append(buf.getvalue())
         return True
     return False
 
@@ -231,7 +243,9 @@ class Run:
     """
 
     def __init__(self, code: str, run_id: int):
+        global _dropped
         del _images[:]
+        _dropped = 0
         _captured.clear()
         self.before = _scan(WORKSPACE)
         self.out = CappedStream("stdout", run_id, _limit)
@@ -288,7 +302,7 @@ class Run:
         meta = {
             "stdout": stdout, "stderr": stderr, "result": self.result, "error": self.error,
             "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
-            "images": [len(i) for i in _images],
+            "images": [len(i) for i in _images], "images_dropped": _dropped,
             "changes": _diff(self.before, _scan(WORKSPACE)),
         }  # fmt: skip
         blob = b"".join(_images)
@@ -351,6 +365,8 @@ def _repr(value) -> str:
 async def install_wheels(meta_json: str, blob) -> str:
     """Unpack pure-Python wheels into site-packages and load Pyodide packages."""
     meta = json.loads(meta_json)
+    if blob is None:  # bundled packages only: no wheels crossed
+        blob = b""
     data, offset = bytes(blob.to_py()) if hasattr(blob, "to_py") else bytes(blob), 0
     if meta["pyodide"]:
         await load(meta["pyodide"])

@@ -38,14 +38,24 @@ function fail(err) {
   self.postMessage({ type: "failed" });
 }
 
+// Every WebAssembly.Memory made from JavaScript gets a maximum of at most the cap:
+// `WebAssembly.Memory`, `memory.constructor` and `WebAssembly.Memory.prototype.constructor`
+// all lead here and cannot be reassigned. Memories declared inside a wasm module, and
+// whatever else lives outside the wasm heap, are bounded by the host's RSS watchdog.
+// Nested workers (a realm with its own, unclamped constructor) are not offered.
 function clampMemory(megabytes) {
   const Native = WebAssembly.Memory;
   const cap = Math.floor(megabytes * 16); // 64 KiB pages
-  function Clamped(desc) {
-    return new Native({ ...desc, maximum: Math.min(desc.maximum ?? cap, cap) });
+  function Memory(desc) {
+    if (!new.target) throw new TypeError("WebAssembly.Memory must be called with new");
+    const maximum = Math.min(desc?.maximum ?? cap, cap);
+    return Reflect.construct(Native, [{ ...desc, maximum }], new.target);
   }
-  Clamped.prototype = Native.prototype;
-  WebAssembly.Memory = Clamped;
+  const fixed = (value) => ({ value, writable: false, configurable: false });
+  Object.defineProperty(Memory, "prototype", fixed(Native.prototype));
+  Object.defineProperty(Native.prototype, "constructor", fixed(Memory));
+  Object.defineProperty(WebAssembly, "Memory", fixed(Memory));
+  Object.defineProperty(globalThis, "Worker", fixed(undefined));
 }
 
 // Imported before a memory snapshot is taken: pure-Python stdlib (see PYODIDE-NOTES.md).
@@ -249,9 +259,19 @@ const OPS = {
     return { ...JSON.parse(json), blob: blob.length ? blob : null };
   },
   read_file(msg) {
-    const stat = pyodide.FS.stat(msg.path);
-    if (pyodide.FS.isDir(stat.mode)) throw new pyodide.FS.ErrnoError(31);
-    return { blob: pyodide.FS.readFile(msg.path) };
+    const FS = pyodide.FS;
+    const stat = FS.stat(msg.path);
+    if (FS.isDir(stat.mode)) throw new FS.ErrnoError(31);
+    if (msg.size === undefined) return { blob: FS.readFile(msg.path) };
+    // one chunk: {offset, size} -> the bytes there and the file's whole size
+    const blob = new Uint8Array(Math.max(0, Math.min(msg.size, stat.size - msg.offset)));
+    const stream = FS.open(msg.path, "r");
+    try {
+      FS.read(stream, blob, 0, blob.length, msg.offset);
+    } finally {
+      FS.close(stream);
+    }
+    return { size: stat.size, blob };
   },
   write_file(msg) {
     const parent = msg.path.slice(0, msg.path.lastIndexOf("/")) || "/";
