@@ -20,7 +20,6 @@ from pydantic_ai.models import Model
 
 from throwaway.agent.help import HelpIndex
 from throwaway.agent.prompt import system_prompt
-from throwaway.agent.runner import toolbox_functions
 from throwaway.agent.tools import Toolbox, format_result
 from throwaway.mcp.tools import McpServers, ServerSpec
 from throwaway.sandbox.functions import HostFunction
@@ -70,7 +69,8 @@ class CodeSession:
             servers = await stack.enter_async_context(McpServers(options.specs()))
             index = HelpIndex([Path(d) for d in options.help_dirs], texts=servers.docs())
             toolbox = Toolbox(None, self.describe_model, index)  # type: ignore[arg-type]
-            own = [f for f in toolbox_functions(toolbox) if self.describe_model or f.name == "help"]
+            own = toolbox.sandbox_functions()
+            own = [f for f in own if self.describe_model or f.name == "help"]
             toolbox.sandbox = Sandbox(
                 timeout=options.timeout, memory_mb=options.memory_mb, mounts=dict(options.mounts),
                 functions=[*own, *servers.functions(), *options.functions],

@@ -33,6 +33,8 @@ _import_map: dict[str, str] = {}  # import name -> Pyodide package name
 _wheels: dict[str, str] = {}  # import name -> staged wheel to unpack on first import
 _limit = 1_000_000
 _memory_mb = 0
+_changed = None  # set by setup: a JavaScript function
+_listing = None  # the last listing of /workspace (_workspace)
 
 
 class ExecutionTimeout(BaseException):
@@ -102,10 +104,11 @@ class CappedStream(io.TextIOBase):
         return head + marker + tail[-self.tail_limit :], cut
 
 
-def setup(limit: int, memory_mb: int, import_map_json: str, wheels_json: str) -> None:
-    """Prepare the interpreter once, before any user code runs."""
-    global _limit, _memory_mb
-    _limit, _memory_mb = limit, memory_mb
+def setup(limit: int, memory_mb: int, import_map_json: str, wheels_json: str, changed) -> None:
+    """Prepare the interpreter once, before any user code runs. ``changed()`` says whether
+    /workspace may have changed since it was last asked (worker.js watchWorkspace)."""
+    global _limit, _memory_mb, _changed
+    _limit, _memory_mb, _changed = limit, memory_mb, changed
     _import_map.update(json.loads(import_map_json))
     _wheels.update(json.loads(wheels_json))
     os.makedirs(WORKSPACE, exist_ok=True)
@@ -247,7 +250,7 @@ class Run:
         del _images[:]
         _dropped = 0
         _captured.clear()
-        self.before = _scan(WORKSPACE)
+        self.before = _workspace()
         self.out = CappedStream("stdout", run_id, _limit)
         self.err = CappedStream("stderr", run_id, _limit)
         self.result = self.error = self.body = self.last = None
@@ -303,7 +306,7 @@ class Run:
             "stdout": stdout, "stderr": stderr, "result": self.result, "error": self.error,
             "cut": {k: v for k, v in (("stdout", stdout_cut), ("stderr", stderr_cut)) if v},
             "images": [len(i) for i in _images], "images_dropped": _dropped,
-            "changes": _diff(self.before, _scan(WORKSPACE)),
+            "changes": _diff(self.before, _workspace()),
         }  # fmt: skip
         blob = b"".join(_images)
         del _images[:]
@@ -329,6 +332,14 @@ async def _maybe_await(value):
     return await value if inspect.iscoroutine(value) else value
 
 
+def _workspace() -> dict[str, tuple[int, int]]:
+    """The workspace's files, listed again only if something there may have changed."""
+    global _listing
+    if _listing is None or _changed():
+        _listing = _scan(WORKSPACE)
+    return _listing
+
+
 def _scan(top: str) -> dict[str, tuple[int, int]]:
     """path -> (size, mtime_ns) of every file under top (the in-memory workspace)."""
     found, todo = {}, [top]
@@ -347,6 +358,8 @@ def _scan(top: str) -> dict[str, tuple[int, int]]:
 
 
 def _diff(before: dict, after: dict) -> dict:
+    if after is before:  # not listed again: nothing changed
+        return {"created": [], "modified": [], "deleted": []}
     return {
         "created": sorted(after.keys() - before.keys()),
         "modified": sorted(p for p in after.keys() & before.keys() if after[p] != before[p]),
