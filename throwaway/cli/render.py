@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,7 +12,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from throwaway.durable import RunRecord
+if TYPE_CHECKING:  # the durable layer (psycopg) loads only for the commands that use it
+    from throwaway.durable import RunRecord
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
