@@ -95,10 +95,9 @@ def rss_mib(pid: int) -> float:
 
 
 def deno_pid(sb: Sandbox) -> int:
-    proc = sb._process.proc if sb._process else None
-    if proc is None:
+    if sb.pid is None:
         raise RuntimeError("the sandbox has no Deno process")
-    return proc.pid
+    return sb.pid
 
 
 async def bench_cold(n: int, **kwargs: Any) -> dict[str, Any]:

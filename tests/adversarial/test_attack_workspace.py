@@ -62,3 +62,18 @@ async def test_more_files_than_the_limit_are_counted_in_a_note(fresh_sandbox):
 
     assert len(zipfile.ZipFile(io.BytesIO(snapshot)).namelist()) == MAX_FILES
     await still_works(sb)
+
+
+async def test_printing_over_a_gigabyte_keeps_the_interpreter_and_saves_what_fits(fresh_sandbox):
+    sb = await fresh_sandbox(timeout=120)
+    await sb.run("x = 'still here'")
+    r = await sb.run("s = 'x' * (1 << 20)\nfor _ in range(1100): print(s)")
+    assert r.error is None and not r.restarted
+    cut = r.cut["stdout"]
+    assert cut.total_chars == 1100 * ((1 << 20) + 1)
+    assert "more characters not saved" not in r.stdout and "the first " in r.stdout
+    limit = int((await sb.run("import _throwaway_runner as r; r.SAVE_LIMIT")).result)
+    size = int((await sb.run(f"import os; os.path.getsize({cut.saved_to!r})")).result)
+    assert limit < size < limit + 1000 < cut.total_chars  # what fits, and a note of the rest
+    assert (await sb.run("x")).result == "'still here'"
+    await still_works(sb)

@@ -32,6 +32,7 @@ _namespace: dict = {"__name__": "__main__"}
 _import_map: dict[str, str] = {}  # import name -> Pyodide package name
 _wheels: dict[str, str] = {}  # import name -> staged wheel to unpack on first import
 _limit = 1_000_000
+SAVE_LIMIT = 128 << 20  # characters of one stream saved to its file per run
 _memory_mb = 0
 _changed = None  # set by setup: a JavaScript function
 _listing = None  # the last listing of /workspace (_workspace)
@@ -48,8 +49,9 @@ def _on_interrupt(signum, frame):
 class CappedStream(io.TextIOBase):
     """A text stream that keeps the head and tail of what is written.
 
-    Once more than ``limit`` characters arrive, the whole text goes to a file in
-    the workspace and the middle of the kept text is replaced by a marker.
+    Once more than ``limit`` characters arrive, the text goes to a file in the
+    workspace (its first SAVE_LIMIT characters: memory is finite) and the middle of
+    the kept text is replaced by a marker.
     """
 
     def __init__(self, name: str, run_id: int, limit: int):
@@ -61,6 +63,7 @@ class CappedStream(io.TextIOBase):
         self.size = self.tail_size = 0
         self.file = None
         self.path = ""
+        self.saved = 0  # characters written to the file
 
     def writable(self):
         return True
@@ -68,9 +71,10 @@ class CappedStream(io.TextIOBase):
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self.size += len(text)
+        written = len(text)
+        self.size += written
         if self.file is not None:
-            self.file.write(text)
+            self._save(text)
         elif self.size > self.limit:
             self._spill(text)
         if self.head_room > 0:
@@ -83,24 +87,31 @@ class CappedStream(io.TextIOBase):
             if self.tail_size > 2 * self.tail_limit:
                 joined = "".join(self.tail)[-self.tail_limit :]
                 self.tail, self.tail_size = [joined], len(joined)
-        return len(text)
+        return written
 
     def _spill(self, text: str) -> None:
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         self.path = f"{OUTPUT_DIR}/run-{self.run_id}-{self.name}.txt"
         self.file = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self.file.write("".join(self.head) + "".join(self.tail) + text)
+        self._save("".join(self.head) + "".join(self.tail) + text)
+
+    def _save(self, text: str) -> None:
+        room = SAVE_LIMIT - self.saved
+        if room > 0:
+            self.file.write(text[:room])
+            self.saved += min(len(text), room)
 
     def value(self) -> tuple[str, dict | None]:
         head, tail = "".join(self.head), "".join(self.tail)
         if self.file is None:
             return head + tail, None
+        where = f"the whole text is in {self.path}"
+        if self.saved < self.size:
+            where = f"the first {self.saved:,} are in {self.path}"
+            self.file.write(f"\n[... {self.size - self.saved:,} more characters not saved ...]\n")
         self.file.close()
         cut = {"total_chars": self.size, "saved_to": self.path}
-        marker = (
-            f"\n[... output cut: {self.size:,} characters in all; "
-            f"the whole text is in {self.path} ...]\n"
-        )
+        marker = f"\n[... output cut: {self.size:,} characters in all; {where} ...]\n"
         return head + marker + tail[-self.tail_limit :], cut
 
 
