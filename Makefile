@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff format --check throwaway tests bench
 
 bench: setup
+	$(BIN)/python bench/snapshot_bench.py
 	$(BIN)/python bench/sandbox_bench.py
 	$(BIN)/python bench/vfs_bench.py
 	$(BIN)/python bench/durable_bench.py
