@@ -35,7 +35,8 @@ def setup(quiet: bool) -> None:
     """
     result = or_exit(lambda: assets.setup(quiet=quiet))
     if not quiet:
-        click.echo("warming up: font cache and memory snapshots…", err=True)
+        what = "font cache, compiled packages, memory snapshots (once, about a minute)"
+        click.echo(f"warming up: {what}…", err=True)
     or_exit(lambda: asyncio.run(_warm_up(result)))
     if not quiet:
         names = result.available_packages()
