@@ -13,9 +13,9 @@ background, one sandbox at a time (starting Pyodide is CPU-heavy).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from throwaway.sandbox.sandbox import Sandbox
+from throwaway.sandbox.warmpool import cancelled
 
 
 class SandboxPool:
@@ -59,11 +59,7 @@ class SandboxPool:
 
     async def close(self) -> None:
         """Stop refilling and close every unused sandbox."""
-        if self._filler:
-            self._filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._filler
-            self._filler = None
+        self._filler = await cancelled(self._filler)
         while not self._ready.empty():
             await self._ready.get_nowait().close()
 

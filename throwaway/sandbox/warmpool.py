@@ -105,13 +105,17 @@ class WarmPool:
 
     async def close(self) -> None:
         """Stop refilling and end every process not taken."""
-        if self._filler:
-            self._filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._filler
-            self._filler = None
+        self._filler = await cancelled(self._filler)
         while self._ready:
             await self._ready.pop().close()
+
+
+async def cancelled(task: asyncio.Task | None) -> None:
+    """Cancel a background task and wait until it has stopped; None, for the caller to keep."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 _pool: WarmPool | None = None
