@@ -165,11 +165,11 @@ class Sandbox:
 
     def _from_pool(self) -> SandboxProcess | None:
         pool = warmpool.current()
-        if pool is None or not self.snapshot or pool.key is None:
+        if pool is None or not self.snapshot or pool.snapshot is None:
             return None
         # before any code, an automatic sandbox takes whatever preload set the pool has
         fits = pool.packages == self._target or (self._auto and not self._target)
-        process = pool.take(pool.key) if fits and pool.memory_mb == self.memory_mb else None
+        process = pool.take(self.memory_mb) if fits else None
         if process is not None:
             self.packages = pool.packages
         return process

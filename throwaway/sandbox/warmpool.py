@@ -23,7 +23,6 @@ from throwaway.sandbox.assets import ensure_assets
 from throwaway.sandbox.process import SandboxProcess, boot_config
 
 log = logging.getLogger(__name__)
-BootKey = tuple[int, str]  # (memory cap in MB, snapshot path)
 #: Seconds between handing out a process and booting its replacement: the session
 #: that took it gets the CPU for its first run (a boot takes about a core-second).
 REFILL_DELAY = 2.0
@@ -40,7 +39,7 @@ class WarmPool:
         self.size, self.memory_mb = size, memory_mb
         self.preload = tuple(sorted(warmup.default_preload() if preload is None else preload))
         self.packages = self.preload  # what the booted processes have imported
-        self.key: BootKey | None = None
+        self.snapshot: Path | None = None  # what the processes boot from, once started
         self._ready: list[SandboxProcess] = []
         self._handed_out = 0
         self._wanted = asyncio.Event()
@@ -57,15 +56,15 @@ class WarmPool:
                 path = await warmup.ensure_snapshot(assets)
             if path is None:
                 raise RuntimeError("no memory snapshot could be made for the warm pool")
-            self.key = (self.memory_mb, str(path))
+            self.snapshot = path
             self._loop = asyncio.get_running_loop()
             self._filler = asyncio.create_task(self._fill(assets, path))
             self._wanted.set()
         return self
 
-    def take(self, key: BootKey) -> SandboxProcess | None:
-        """A booted process for this boot configuration, if one is ready."""
-        if key != self.key or asyncio.get_running_loop() is not self._loop:
+    def take(self, memory_mb: int) -> SandboxProcess | None:
+        """A booted process with this memory cap (fixed at boot), if one is ready."""
+        if memory_mb != self.memory_mb or asyncio.get_running_loop() is not self._loop:
             return None
         while self._ready:
             process = self._ready.pop(0)

@@ -228,8 +228,9 @@ def _snapshot_code(assets: Assets, packages: list[str]) -> str:
 
 
 def _drop_unused_snapshots(folder: Path) -> None:
-    """Snapshots unused for a week (other runtime versions or package sets) go."""
-    for old in folder.glob("snapshot-*.bin"):
+    """Snapshots and code caches unused for a week (other runtime, Deno or package
+    versions) go."""
+    for old in [*folder.glob("snapshot-*.bin"), *folder.glob("pyodide.asm-*.v8cache")]:
         if time.time() - old.stat().st_atime > 7 * 86400:
             old.unlink(missing_ok=True)
 
