@@ -78,11 +78,11 @@ def backend(request) -> Backend:
 @pytest.fixture
 async def durable(backend):
     """A client on a fresh queue of the backend; the queue is dropped afterwards."""
-    d = await Durable.open(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
+    d = Durable(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
     try:
-        yield d
+        async with d:
+            yield d
     finally:
-        await d.close()
         async with await psycopg.AsyncConnection.connect(backend.url, autocommit=True) as conn:
             await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
@@ -375,11 +375,11 @@ async def test_concurrent_opens_install_the_schema_once(embedded):
         await admin.execute(f"create database {name}")
         try:
             url = embedded.url.replace("/postgres?", f"/{name}?")
-            clients = await asyncio.gather(*(Durable.open(url, queue="q") for _ in range(4)))
-            run_id = await clients[0].start_run("t")
-            assert (await clients[3].get_run(run_id)).status == "queued"
-            for client in clients:
-                await client.close()
+            async with contextlib.AsyncExitStack() as stack:
+                opening = (stack.enter_async_context(Durable(url, queue="q")) for _ in range(4))
+                clients = await asyncio.gather(*opening)
+                run_id = await clients[0].start_run("t")
+                assert (await clients[3].get_run(run_id)).status == "queued"
         finally:
             await admin.execute(f"drop database {name} with (force)")
 

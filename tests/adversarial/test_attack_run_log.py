@@ -31,11 +31,11 @@ ODD = ["a\x00b", "\udcff", "\ud800x", "tab\tand\nnewline", "\x1b]52;c;aGk=\x1b\\
 
 @pytest.fixture
 async def durable():
-    d = await Durable.open(SERVER_URL, queue=f"adv_{SESSION}_{next(_queues)}")
+    d = Durable(SERVER_URL, queue=f"adv_{SESSION}_{next(_queues)}")
     try:
-        yield d
+        async with d:
+            yield d
     finally:
-        await d.close()
         async with await psycopg.AsyncConnection.connect(SERVER_URL, autocommit=True) as conn:
             await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
