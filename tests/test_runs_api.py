@@ -117,3 +117,12 @@ def test_run_detach_json_prints_the_queued_run_as_show_json_does(url, model):
     assert queued["status"] == "queued" and queued["answer"] is None
     assert queued["steps"] == [] and queued["task"] == "six times seven?"
     assert queued == cli(url, "show", queued["id"], "--json")
+
+
+async def test_a_wait_that_times_out_gives_the_run_up_for_the_next_wait(url, model):
+    async with throwaway.Runs(url) as runs:
+        run = await runs.start("six times seven?", model=model)
+        with pytest.raises(TimeoutError):
+            await run.wait(timeout=0)  # its worker is stopped at once, the run given up
+        assert (await run.refresh()).status == "queued"
+        assert (await run.wait()).answer == "It is 42."

@@ -44,7 +44,8 @@ LEASE = click.option(
 )
 @limit_options(timeout=60.0)
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
-@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON "
+              "(as `show --json`; with --detach, the queued run).")  # fmt: skip
 @LEASE
 @mcp_options
 def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds,
