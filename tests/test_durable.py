@@ -77,11 +77,11 @@ def backend(request) -> Backend:
 @pytest.fixture
 async def durable(backend):
     """A client on a fresh queue of the backend; the queue is dropped afterwards."""
-    d = await Durable.open(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
+    d = Durable(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
     try:
-        yield d
+        async with d:
+            yield d
     finally:
-        await d.close()
         async with await psycopg.AsyncConnection.connect(backend.url, autocommit=True) as conn:
             await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
@@ -374,12 +374,12 @@ async def test_concurrent_opens_install_the_schema_once(embedded):
         await admin.execute(f"create database {name}")
         try:
             url = embedded.url.replace("/postgres?", f"/{name}?")
-            clients = await asyncio.gather(*(Durable.open(url, queue="q") for _ in range(4)))
-            run_id = await clients[0].start_run("t")
-            assert await applied_migrations(url) == ["m001_initial"]
-            assert (await clients[3].get_run(run_id)).status == "queued"
-            for client in clients:
-                await client.close()
+            async with contextlib.AsyncExitStack() as stack:
+                opening = (stack.enter_async_context(Durable(url, queue="q")) for _ in range(4))
+                clients = await asyncio.gather(*opening)
+                run_id = await clients[0].start_run("t")
+                assert await applied_migrations(url) == ["m001_initial"]
+                assert (await clients[3].get_run(run_id)).status == "queued"
         finally:
             await admin.execute(f"drop database {name} with (force)")
 
@@ -404,9 +404,9 @@ async def applied_migrations(url: str) -> list[str]:
 
 
 async def test_an_empty_database_gets_every_migration_once(database):
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         run_id = await durable.start_run("t")
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         assert (await durable.get_run(run_id)).status == "queued"
     assert await applied_migrations(database) == [m.__name__ for m in schema.MIGRATIONS]
 
@@ -421,14 +421,14 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(databa
         old_blob = await blobs.put_blob(conn, b"kept")
         await conn.commit()
 
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         assert (await durable.get_run(str(spawned["task_id"]))).task == "old"
         assert await durable.get_blob(old_blob) == b"kept"
     assert await applied_migrations(database) == ["m001_initial"]
 
 
 async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkeypatch):
-    async with await Durable.open(database):
+    async with Durable(database):
         pass
     calls = []
 
@@ -438,7 +438,7 @@ async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkey
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, m002_notes])
     for _ in range(2):
-        async with await Durable.open(database):
+        async with Durable(database):
             pass
     assert calls == [1]
     assert await applied_migrations(database) == ["m001_initial", "m002_notes"]

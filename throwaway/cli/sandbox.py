@@ -16,12 +16,12 @@ from throwaway.cli.options import (
     limit_options,
     mcp_options,
     mount_option,
-    providers,
 )
 from throwaway.cli.render import for_stream
 from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
+from throwaway.vfs.spec import providers
 
 
 @main.command()
