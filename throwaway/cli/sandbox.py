@@ -18,7 +18,7 @@ from throwaway.cli.options import (
     mount_option,
     providers,
 )
-from throwaway.cli.render import for_stream
+from throwaway.cli.text import for_stream
 from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox

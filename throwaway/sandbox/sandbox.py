@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from throwaway.errors import SandboxError, SandboxFileError, SandboxProtocolError
-from throwaway.sandbox import pypi, warmpool, warmup
+from throwaway.sandbox import warmpool, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.functions import HostFunction, HostFunctions
 from throwaway.sandbox.process import SandboxProcess, boot_config, runtime_modules
@@ -486,6 +486,8 @@ class Sandbox:
 
     async def _resolve(self, requirements: list[str], deps: bool) -> tuple[dict, bytes]:
         assets = self._assets
+        from throwaway.sandbox import pypi  # httpx & co. load only when installing
+
         bundle = await pypi.resolve(
             requirements, assets.lock["packages"], assets.available_packages(),
             allow=self.allow_install, deps=deps,

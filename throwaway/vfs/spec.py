@@ -12,8 +12,6 @@ import posixpath
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from throwaway.vfs.fsspecfs import Fsspec
-from throwaway.vfs.http import Http
 from throwaway.vfs.localdir import LocalDir
 from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import check_mount_name
@@ -34,9 +32,13 @@ def parse_mount(text: str) -> tuple[str, MountProvider]:
     if scheme in ("http", "https"):
         if writable:
             raise ValueError(f"{name}: web resources are read-only; drop ':rw'")
+        from throwaway.vfs.http import Http  # httpx loads only for a web mount
+
         file_name = posixpath.basename(urlsplit(source).path) or "index.html"
         return name, Http({file_name: source})
     if scheme:
+        from throwaway.vfs.fsspecfs import Fsspec  # fsspec loads only for its URLs
+
         return name, Fsspec(source, writable=writable)
     path = Path(source).expanduser()
     if not path.is_dir():
