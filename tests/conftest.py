@@ -17,6 +17,8 @@ from throwaway import Sandbox
 #: A host secret set before any sandbox starts; isolation tests check it never gets in.
 SECRET = f"throwaway-secret-{secrets.token_hex(8)}"
 os.environ["THROWAWAY_TEST_SECRET"] = SECRET
+#: No config file of the person running the tests changes the commands' defaults.
+os.environ["THROWAWAY_CONFIG"] = os.devnull + "/no-config.toml"
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,13 @@ class LazyGroup(click.Group):
     and MCP stacks."""
 
     #: command name -> (module that defines it with ``@main.command``, its short help,
-    #: shown by --help without importing the module; test_cli checks that they agree)
+    #: shown by --help without importing the module; test_cli_startup checks they agree)
     LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "artifacts": ("runs", "Copy a run's final /workspace files (and the images it showed) "
                       "into DIRECTORY."),
         "cancel": ("runs", "Stop a run: it is not started again; a worker running it stops "
                    "at its next step."),
+        "config": ("config", "The config file's path and the defaults it sets for each command."),
         "db": ("db", "The database that holds runs: $THROWAWAY_DATABASE_URL, or an embedded "
                "Postgres."),
         "demo": ("demo", "Fetch a forecast through a mount, chart it, check the chart, answer."),
@@ -48,6 +49,14 @@ class LazyGroup(click.Group):
             importlib.import_module(f"throwaway.cli.{self.LAZY[name][0]}")
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.BadParameter as exc:
+            from throwaway.cli.config import blame
+
+            raise (blame(exc) or exc) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list, from LAZY for the commands not imported yet."""
         real = self.commands
@@ -61,7 +70,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="throwaway")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """An agent that solves tasks by writing throwaway Python, run in a sandbox
     with no network and no host access.
 
@@ -76,7 +86,12 @@ def main() -> None:
 
     Runs live in Postgres ($THROWAWAY_DATABASE_URL, else an embedded one: see
     `throwaway db`); runtime files under $THROWAWAY_HOME (your cache folder).
+    Defaults for options: `throwaway config`.
     """
+    from throwaway.cli import config  # the config file: its defaults for the options
+
+    if ctx.invoked_subcommand in config.COMMANDS:
+        ctx.default_map = config.default_map(config.load(config.config_path()))
 
 
 def or_exit(action):
