@@ -1,8 +1,15 @@
-"""throwaway: an agent runtime that runs throwaway Python in a locked-down sandbox."""
+"""throwaway: an agent runtime that runs throwaway Python in a locked-down sandbox.
+
+The names below load on first use (PEP 562), so that `import throwaway` (and the
+`throwaway` command, which imports it) does not pay for the sandbox, the agent and
+durable stacks, httpx and fsspec until they are needed.
+"""
+
+from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from throwaway import mounts
 from throwaway.errors import (
     BlobNotFound,
     DescribeError,
@@ -20,20 +27,34 @@ from throwaway.errors import (
     SetupError,
     ThrowawayError,
 )
-from throwaway.sandbox import (
-    ExecError,
-    ExecResult,
-    OutputCut,
-    Sandbox,
-    SandboxPool,
-    SyncSandbox,
-    WarmPool,
-    keep_warm,
-    stop_warm,
-)
 
-#: Loaded on first use: the agent and durable stacks take seconds to import.
-LAZY = {"MountSpec": "throwaway.vfs.spec", "Run": "throwaway.runs", "Runs": "throwaway.runs"}
+if TYPE_CHECKING:
+    from throwaway import mounts
+    from throwaway.runs import Run, Runs
+    from throwaway.sandbox import (
+        ExecError,
+        ExecResult,
+        OutputCut,
+        Sandbox,
+        SandboxPool,
+        SyncSandbox,
+        WarmPool,
+        keep_warm,
+        stop_warm,
+    )
+    from throwaway.vfs.spec import MountSpec
+
+#: name -> module it comes from, imported on first use
+_LAZY = {
+    **dict.fromkeys(
+        ["ExecError", "ExecResult", "OutputCut", "Sandbox", "SandboxPool", "SyncSandbox",
+         "WarmPool", "keep_warm", "stop_warm"], "throwaway.sandbox",
+    ),
+    "mounts": "throwaway.mounts",
+    "MountSpec": "throwaway.vfs.spec",
+    "Run": "throwaway.runs",
+    "Runs": "throwaway.runs",
+}  # fmt: skip
 
 __all__ = [
     "BlobNotFound", "DescribeError", "DurableError", "ExecError", "ExecResult",
@@ -45,6 +66,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in LAZY:
-        return getattr(importlib.import_module(LAZY[name]), name)
-    raise AttributeError(f"module 'throwaway' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'throwaway' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if name == "mounts" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

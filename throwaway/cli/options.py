@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from throwaway.cli.render import visible
+from throwaway.cli.text import visible
 from throwaway.vfs.spec import MountSpec
 
 POLICIES = ("allow", "deny", "ask")

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from throwaway.vfs.fsspecfs import Fsspec
-from throwaway.vfs.http import Http
 from throwaway.vfs.localdir import LocalDir
 from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import check_mount_name
@@ -75,9 +73,13 @@ class MountSpec:
     def provider(self) -> MountProvider:
         """The provider that serves this mount."""
         if self.scheme in ("http", "https"):
+            from throwaway.vfs.http import Http  # httpx loads only for a web mount
+
             file_name = posixpath.basename(urlsplit(self.source).path) or "index.html"
             return Http({file_name: self.source})
         if self.scheme:
+            from throwaway.vfs.fsspecfs import Fsspec  # fsspec loads only for its URLs
+
             return Fsspec(self.source, writable=self.writable)
         return LocalDir(Path(self.source), writable=self.writable)
 
