@@ -130,5 +130,3 @@ def closure(lock: dict, names: Iterable[str]) -> list[str]:
         seen.add(name)
         todo.extend(packages[name]["depends"])
     return sorted(seen)
-
-
