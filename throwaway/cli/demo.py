@@ -10,7 +10,7 @@ import click
 
 from throwaway.agent.models import chosen_model_name
 from throwaway.agent.runner import RunSpec
-from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.runs import finish, last_workspace, model_name, work_until_done
 from throwaway.demo import SCRIPT, TASK, weather_api
 from throwaway.durable import Durable
@@ -46,9 +46,9 @@ def demo(out_dir: Path, model: str | None) -> None:
     else:
         click.secho(f"model: {name}", err=True)
     with weather_api() as url:
-        spec = RunSpec(task=TASK, model=or_exit(lambda: model_name(name)), mounts=[f"web={url}"])
+        spec = RunSpec(task=TASK, model=model_name(name), mounts=[f"web={url}"])
         click.secho(f"task: {TASK}\n", bold=True, err=True)
-        record, chart = or_exit(lambda: asyncio.run(_demo(spec)))
+        record, chart = asyncio.run(_demo(spec))
     finish(record, as_json=False)
     if chart is None:
         click.secho("the run left no /workspace/forecast.png", fg="red", err=True)

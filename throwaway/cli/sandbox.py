@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main, or_exit
+from throwaway.cli.base import EXIT_ERROR, EXIT_TIMEOUT, main
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -33,11 +33,11 @@ def setup(quiet: bool) -> None:
     $THROWAWAY_PYODIDE_MIRROR (a folder or URL), the Pyodide CDN, or PyPI, each
     checked against the sha256 in Pyodide's lock file.
     """
-    result = or_exit(lambda: assets.setup(quiet=quiet))
+    result = assets.setup(quiet=quiet)
     if not quiet:
         what = "font cache, compiled packages, memory snapshots (once, about a minute)"
         click.echo(f"warming up: {what}…", err=True)
-    or_exit(lambda: asyncio.run(_warm_up(result)))
+    asyncio.run(_warm_up(result))
     if not quiet:
         names = result.available_packages()
         click.echo(f"Pyodide {assets.PYODIDE_VERSION} ready in {result.root}", err=True)
@@ -85,7 +85,7 @@ def exec_(file, timeout, memory_mb, out_dir, mounts, mcp, mcp_config, tool_polic
 
         servers = McpServers([*mcp, *mcp_config], policy=tool_policy, approve=ask_on_terminal)
     limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": providers(mounts)}
-    result = or_exit(lambda: asyncio.run(_run_once(servers, limits, code)))
+    result = asyncio.run(_run_once(servers, limits, code))
     _show(result, out_dir)
     sys.exit(_exit_status(result))
 
