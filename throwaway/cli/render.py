@@ -106,16 +106,39 @@ def print_runs(records: list[RunRecord], tty: bool) -> None:
     if not records:
         out.print('no runs yet: try `throwaway run "..."`')
         return
-    table = Table(Column("id", no_wrap=True, min_width=36), "status", "created", "model",
-                  Column("took", justify="right"), Column("steps", justify="right"),
-                  Column("task", no_wrap=True, overflow="ellipsis", ratio=1), box=None)  # fmt: skip
-    for r in records:
-        status = f"[{COLORS.get(r.status, 'white')}]{r.status}[/]"
-        created = r.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        model = safe(short_model(r.params.get("model", "")))
-        task = safe(" ".join(r.task.split()))
-        table.add_row(r.id, status, created, model, took(r.seconds), str(r.step_count), task)
-    out.print(table)
+    rows = [_run_row(r) for r in records]
+    names = [*RUN_COLUMNS]
+    for optional in ("created", "model"):  # left out, in this order, where they do not fit
+        if (
+            _table(names, rows, with_task=False).__rich_measure__(out, out.options).maximum + 16
+            <= out.width
+        ):
+            break
+        names.remove(optional)
+    out.print(_table(names, rows, with_task=True))
+
+
+RUN_COLUMNS = ("id", "status", "created", "model", "took", "steps")
+
+
+def _run_row(r: RunRecord) -> dict[str, str]:
+    return {
+        "id": r.id, "status": f"[{COLORS.get(r.status, 'white')}]{r.status}[/]",
+        "created": r.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "model": safe(short_model(r.params.get("model", ""))), "took": took(r.seconds),
+        "steps": str(r.step_count), "task": safe(" ".join(r.task.split())),
+    }  # fmt: skip
+
+
+def _table(names: list[str], rows: list[dict[str, str]], with_task: bool) -> Table:
+    columns = [Column(n, no_wrap=True, justify="right" if n in ("took", "steps") else "left")
+               for n in names]  # fmt: skip
+    if with_task:
+        columns.append(Column("task", no_wrap=True, overflow="ellipsis"))
+    table = Table(*columns, box=None)
+    for row in rows:
+        table.add_row(*(row[n] for n in names), *([row["task"]] if with_task else []))
+    return table
 
 
 def short_model(name: str) -> str:
@@ -176,7 +199,7 @@ def _print_step(step: dict, full: bool) -> None:
         took_ms = f" [dim]{ms:g} ms[/]" if ms is not None else ""
         out.print(f"{head} [magenta]code called {safe(step['name'])}[/]({safe(_args(args))})"
                   f"{took_ms}")  # fmt: skip
-        out.print(Text(summarized(_text(step["result"]), full), style="dim"))
+        out.print(Text(summarized(visible(_text(step["result"])), full), style="dim"))
         return
     ok = "" if step.get("ok") else " [red]failed[/]"
     if step["name"] == "run_python" and isinstance(args.get("code"), str):
