@@ -1,7 +1,7 @@
 """The run commands as a person uses them: errors, id prefixes, `runs`, `show`, saved files.
 
 Everything goes through Click's CliRunner on a fresh database of the Postgres server
-(127.0.0.1:5432; THROWAWAY_TEST_SERVER_URL overrides), with real sandboxes. The model is a
+(test_agent_runs.fresh_database), with real sandboxes. The model is a
 loopback server speaking OpenAI's wire format (tests/provider_server.py), so tool arguments
 arrive as a JSON string as they do from OpenAI; detached runs use the scripted model.
 """
@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 import json
 import os
 import re
-import secrets
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from provider_server import ProviderServer, openai_text, openai_tool_calls
-from psycopg.conninfo import make_conninfo
 from rich.console import Console
+from test_agent_runs import fresh_database
 
 from throwaway.cli import main, render
 from throwaway.durable import Durable
 
-SERVER_URL = os.environ.get("THROWAWAY_TEST_SERVER_URL", "postgresql://root@127.0.0.1:5432/test")
-SESSION = secrets.token_hex(3)
-_databases = itertools.count()
 CLEARED = ("THROWAWAY_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
            "GOOGLE_API_KEY", "GEMINI_API_KEY", "THROWAWAY_DATA")  # fmt: skip
 
@@ -46,14 +40,8 @@ IMAGE_CELL = "from PIL import Image\ndisplay(Image.new('RGB', (8, 8), 'red'))\n"
 @pytest.fixture(scope="module")
 def database_url():
     """A new database on the server for this module, dropped afterwards."""
-    admin = psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=3)
-    name = f"tw_cli_{SESSION}_{next(_databases)}"
-    with admin:
-        admin.execute(f"create database {name}")
-        try:
-            yield make_conninfo(SERVER_URL, dbname=name)
-        finally:
-            admin.execute(f"drop database if exists {name} with (force)")
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
