@@ -33,7 +33,7 @@ from durable_worker import log_lines, make_handler
 from throwaway.durable import Durable, blobs, database_url, schema, start_embedded, stop_embedded
 from throwaway.durable.database import running_url
 from throwaway.durable.worker import TASK_NAME
-from throwaway.errors import BlobNotFound, DurableError, RunNotFound
+from throwaway.errors import AmbiguousRunId, BlobNotFound, DurableError, RunNotFound
 
 WORKER = Path(__file__).with_name("durable_worker.py")
 SESSION = secrets.token_hex(3)
@@ -159,9 +159,44 @@ async def test_a_run_goes_from_queued_to_completed_with_its_steps_in_order(durab
         "name": "work#2",
         "result": 1,
         "at": record.steps[1].at.isoformat(),
+        "seconds": record.steps[1].seconds,
     }
+    first, second, third = record.steps
+    assert record.started_at <= first.started <= first.at
+    assert (second.started, third.started) == (first.at, second.at)
+    assert record.seconds >= 0 and all(s.seconds >= 0 for s in record.steps)
     [listed] = await durable.list_runs()
     assert (listed.id, listed.status, listed.steps) == (run_id, "completed", None)
+    assert (listed.step_count, listed.started_at) == (3, record.started_at)
+
+
+async def test_a_run_is_found_by_the_start_of_its_id(durable):
+    ids = [await durable.start_run(f"task {i}") for i in range(3)]
+    for run_id in ids:
+        shortest = next(n for n in range(1, 37) if sum(i.startswith(run_id[:n]) for i in ids) == 1)
+        assert (await durable.get_run(run_id[:shortest])).id == run_id
+        assert (await durable.get_run(run_id[:shortest].upper())).id == run_id
+    with pytest.raises(AmbiguousRunId) as info:
+        await durable.get_run(ids[0][:4])  # uuid7: the first digits are the time
+    assert sorted(info.value.matches) == sorted(ids)
+    assert all(i in str(info.value) for i in ids)
+    with pytest.raises(RunNotFound, match="no run 'ffff'"):
+        await durable.get_run("ffff")
+    await durable.cancel(ids[1][:-6])
+    assert (await durable.get_run(ids[1])).status == "cancelled"
+    await durable.resume(ids[1][:-6])
+    assert (await durable.get_run(ids[1])).status == "queued"
+
+
+async def test_runs_are_listed_by_status(durable, tmp_path):
+    ids = [await durable.start_run(f"task {i}") for i in range(3)]
+    await durable.cancel(ids[0])
+    await durable.cancel(ids[2])
+    cancelled = await durable.list_runs(limit=5, status="cancelled")
+    assert [r.id for r in cancelled] == [ids[2], ids[0]]
+    assert [r.id for r in await durable.list_runs(limit=1, status="cancelled")] == [ids[2]]
+    assert [r.id for r in await durable.list_runs(status="queued")] == [ids[1]]
+    assert await durable.list_runs(status="failed") == []
 
 
 async def test_runs_are_listed_newest_first(durable):

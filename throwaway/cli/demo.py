@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from throwaway.agent.models import chosen_model_name
-from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.render import EventPrinter
 from throwaway.cli.runs import finish, last_workspace, on_terminal
 from throwaway.demo import SCRIPT, TASK, weather_api
@@ -46,9 +46,9 @@ def demo(out_dir: Path, model: str | None) -> None:
     else:
         click.secho(f"model: {name}", err=True)
     with weather_api() as url:
-        name = or_exit(lambda: model_name(name))
+        name = model_name(name)
         click.secho(f"task: {TASK}\n", bold=True, err=True)
-        record, chart = or_exit(lambda: asyncio.run(_demo(name, f"web={url}")))
+        record, chart = asyncio.run(_demo(name, f"web={url}"))
     finish(record, as_json=False)
     if chart is None:
         click.secho("the run left no /workspace/forecast.png", fg="red", err=True)

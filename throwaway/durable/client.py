@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 
 from throwaway.durable import blobs, runs, storable
 from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
-from throwaway.durable.runs import RunRecord
+from throwaway.durable.runs import RunRecord, Status
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
 from throwaway.errors import DurableError, InvalidTask
@@ -135,12 +135,17 @@ class Durable:
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
-        """The run with its steps; RunNotFound if there is none."""
+        """The run with its steps. ``run_id`` may be the start of an id, as with git's hashes:
+        RunNotFound if no run's id starts with it, AmbiguousRunId if several do."""
         return await self._call(lambda conn: runs.get_run(conn, self.queue, run_id))
 
-    async def list_runs(self, limit: int = 20) -> list[RunRecord]:
-        """The newest runs first, without their steps."""
-        return await self._call(lambda conn: runs.list_runs(conn, self.queue, limit))
+    async def resolve(self, run_id: str) -> str:
+        """The whole id of the one run whose id starts with ``run_id`` (checked to exist)."""
+        return str(await self._call(lambda conn: runs.resolve(conn, self.queue, run_id)))
+
+    async def list_runs(self, limit: int = 20, status: Status | None = None) -> list[RunRecord]:
+        """The newest runs first (only those with ``status``, if given), without their steps."""
+        return await self._call(lambda conn: runs.list_runs(conn, self.queue, limit, status))
 
     async def wait(
         self, run_id: str, timeout: float | None = None, poll_interval: float = 0.2
@@ -154,17 +159,18 @@ class Durable:
         return record
 
     async def cancel(self, run_id: str) -> None:
-        """Cancel the run: it is not started again, and a worker running it stops at its next step
-        or heartbeat. Cancelling a finished run does nothing."""
+        """Cancel the run (an id or its start): it is not started again, and a worker running it
+        stops at its next step or heartbeat. Cancelling a finished run does nothing."""
 
         async def cancel(conn: AsyncConnection) -> None:
-            await runs.get_run(conn, self.queue, run_id)  # RunNotFound
-            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(run_id)
+            task_id = await runs.resolve(conn, self.queue, run_id)  # RunNotFound, AmbiguousRunId
+            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(str(task_id))
 
         await self._call(cancel)
 
     async def resume(self, run_id: str) -> None:
-        """Queue a failed or cancelled run again; it continues from its stored steps."""
+        """Queue a failed or cancelled run (an id or its start) again; it continues from its
+        stored steps."""
         await self._call(lambda conn: runs.requeue(conn, self.queue, run_id, self.max_attempts))
 
     async def put_blob(self, data: bytes) -> str:
