@@ -86,7 +86,8 @@ async def _run(
     async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
         run = await runs.start(task, **options)
         if detach:
-            click.echo(json.dumps(run.as_json(), indent=2) if as_json else run.id)
+            view = await show_view(runs.durable, run.record) if as_json else None
+            click.echo(json.dumps(view, indent=2) if as_json else run.id)
             return None
         printer.run_id = run.id
         click.secho(f"run {run.id}", dim=True, err=True)
@@ -167,9 +168,7 @@ def show(run_id: str, full: bool, as_json: bool) -> None:
 
     async def fetch() -> dict:
         async with Durable() as durable:
-            record = await durable.get_run(run_id)
-            files = await final_files(durable, record)
-        return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
+            return await show_view(durable, await durable.get_run(run_id))
 
     view = asyncio.run(fetch())
     if as_json:
@@ -230,6 +229,12 @@ def artifacts(run_id: str, directory: Path) -> None:
         click.echo(str(target))
     if not files:
         click.secho("no files in this run's workspace", err=True)
+
+
+async def show_view(durable: Durable, record: RunRecord) -> dict:
+    """What `show --json` prints: the run's view and the files of its last workspace."""
+    files = await final_files(durable, record)
+    return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
 
 
 async def final_files(durable: Durable, record: RunRecord) -> list[tuple[str, bytes]]:
