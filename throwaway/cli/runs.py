@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main, or_exit
@@ -40,8 +41,14 @@ def model_name(model: str | None) -> str:
     return name
 
 
+def _task(ctx, param, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("the task is empty: say what the agent should do", ctx, param)
+    return value
+
+
 @main.command()
-@click.argument("task")
+@click.argument("task", callback=_task)
 @click.option("--model", "-m", help="A pydantic-ai model name (default: $THROWAWAY_MODEL), "
               "e.g. anthropic:claude-sonnet-4-5, openai:gpt-5, scripted:turns.json.")  # fmt: skip
 @mount_option
@@ -49,16 +56,20 @@ def model_name(model: str | None) -> str:
     "--help-dir",
     "help_dirs",
     multiple=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(exists=True, file_okay=False),
     help="A folder of markdown docs or skills (SKILL.md) for `help`. Repeatable.",
 )
 @limit_options(timeout=60.0)
+@click.option(
+    "--max-turns", type=click.IntRange(1), default=MAX_TURNS, show_default=True,
+    help="Model turns the agent may take; a run that needs more fails, saying so.",
+)  # fmt: skip
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
 @click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
 @LEASE
 @mcp_options
-def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds,
-        mcp, mcp_config, tool_policy):  # fmt: skip
+def run(task, model, mounts, help_dirs, timeout, memory_mb, max_turns, detach, as_json,
+        lease_seconds, mcp, mcp_config, tool_policy):  # fmt: skip
     """Give the agent a TASK; it writes and runs Python until it can answer.
 
     \b
@@ -75,7 +86,8 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
         task=task, model=or_exit(lambda: model_name(model)),
         mounts=[absolute_mount(m) for m in mounts],
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
-        mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
+        max_turns=max_turns, mcp=[s.to_json() for s in [*mcp, *mcp_config]],
+        tool_policy=tool_policy,
     )  # fmt: skip
     record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
     sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)

@@ -19,6 +19,7 @@ from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import check_mount_name
 
 EXAMPLE = "data=./data, out=./out:rw or web=https://example.org/x.json"
+MODES = {"ro": "read-only, the default", "rw": "writable"}
 
 
 def parse_mount(text: str) -> tuple[str, MountProvider]:
@@ -27,6 +28,7 @@ def parse_mount(text: str) -> tuple[str, MountProvider]:
     if not sep or not name or not source:
         raise ValueError(f"{text!r} is not NAME=SOURCE (for example {EXAMPLE})")
     check_mount_name(name)
+    _check_mode(name, source)
     writable = source.endswith(":rw")
     if source.endswith((":rw", ":ro")):
         source = source[:-3]
@@ -42,3 +44,15 @@ def parse_mount(text: str) -> tuple[str, MountProvider]:
     if not path.is_dir():
         raise ValueError(f"{name}: {source} is not a folder (for example {EXAMPLE})")
     return name, LocalDir(path, writable=writable)
+
+
+def _check_mode(name: str, source: str) -> None:
+    """ValueError for a mode suffix that is neither :ro nor :rw (``data=./:rx``); a folder
+    whose own name ends that way is a folder."""
+    _, sep, mode = source.rpartition(":")
+    if not sep or not mode.isalpha() or len(mode) > 5 or mode in MODES:
+        return
+    if "://" not in source and Path(source).expanduser().is_dir():
+        return
+    valid = " and ".join(f":{m} ({what})" for m, what in MODES.items())
+    raise ValueError(f"{name}: ':{mode}' is not a mount mode; the modes are {valid}")
