@@ -19,8 +19,8 @@ class LazyGroup(click.Group):
 
     #: command name -> module that defines it (with ``@main.command``)
     LAZY: ClassVar[dict[str, str]] = {
-        "db": "db", "demo": "demo", "mcp": "mcp", "run": "runs", "worker": "runs",
-        "runs": "runs", "show": "runs", "resume": "runs", "cancel": "runs",
+        "db": "db", "demo": "demo", "doctor": "doctor", "mcp": "mcp", "run": "runs",
+        "worker": "runs", "runs": "runs", "show": "runs", "resume": "runs", "cancel": "runs",
         "artifacts": "runs", "setup": "sandbox", "exec": "sandbox",
     }  # fmt: skip
 
@@ -33,8 +33,21 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def _print_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from throwaway.versions import versions
+
+    for name, version in versions():
+        click.echo(f"{name:<10} {version}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="throwaway")
+@click.option(
+    "--version", is_flag=True, is_eager=True, expose_value=False, callback=_print_versions,
+    help="Show the versions of throwaway, Pyodide, Deno, Python and Postgres, and exit.",
+)  # fmt: skip
 def main() -> None:
     """An agent that solves tasks by writing throwaway Python, run in a sandbox
     with no network and no host access.
@@ -47,6 +60,7 @@ def main() -> None:
     Run a file:   throwaway exec script.py   (or - for stdin)
     As a server:  throwaway mcp              (MCP over stdio; --http PORT)
     First time:   throwaway setup            (fetches Pyodide once, then works offline)
+    Check it:     throwaway doctor           (says what to fix)
 
     Runs live in Postgres ($THROWAWAY_DATABASE_URL, else an embedded one: see
     `throwaway db`); runtime files under $THROWAWAY_HOME (your cache folder).

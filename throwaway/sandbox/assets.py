@@ -97,6 +97,14 @@ class Assets:
         """Names of the Pyodide packages present offline."""
         return json.loads((self.root / "complete.json").read_text())["packages"]
 
+    def changed_packages(self) -> list[str]:
+        """Packages set up whose file is now missing or differs from the lock's sha256."""
+        lock = self.lock["packages"]
+        return [
+            name for name in self.available_packages()
+            if not _verified(self.packages_dir / lock[name]["file_name"], lock[name]["sha256"])
+        ]  # fmt: skip
+
 
 def find_assets() -> Assets | None:
     """The verified set if `throwaway setup` has completed, else None."""
