@@ -284,9 +284,10 @@ function sendOutput(id, stream, text) {
 }
 
 function fsError(err) {
-  if (err instanceof pyodide.FS.ErrnoError) {
-    const name = { 44: "FileNotFoundError", 31: "IsADirectoryError", 54: "NotADirectoryError" };
-    return { error: { type: name[err.errno] ?? "OSError", message: `errno ${err.errno}` } };
+  if (err instanceof pyodide.FS.ErrnoError) { // by name: the host says its Linux number
+    const codes = pyodide._module.ERRNO_CODES;
+    const errno = Object.keys(codes).find((name) => codes[name] === err.errno) ?? "EIO";
+    return { error: { type: "OSError", errno } };
   }
   return { error: { type: err?.name ?? "Error", message: String(err?.message ?? err) } };
 }
