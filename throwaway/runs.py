@@ -23,7 +23,7 @@ from typing import Any
 from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import EventSink, RunSpec, make_handler, run_view, steps_view
-from throwaway.durable import DEFAULT_QUEUE, Durable, RunRecord
+from throwaway.durable import DEFAULT_QUEUE, Durable, RunRecord, Status
 from throwaway.mcp.tools import Approve, ServerSpec
 from throwaway.vfs.spec import MountSpec
 
@@ -46,7 +46,7 @@ class Run:
         return self.record.task
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """``queued``, ``running``, ``completed``, ``failed`` or ``cancelled``."""
         return self.record.status
 
@@ -75,7 +75,7 @@ class Run:
 
     async def wait(self, timeout: float | None = None) -> Run:
         """Wait until the run is completed, failed or cancelled; TimeoutError after ``timeout``."""
-        self.record = await self.runs.wait(self.id, timeout)
+        self.record = await self.runs._wait(self.id, timeout)
         return self
 
     async def cancel(self) -> None:
@@ -159,7 +159,7 @@ class Runs:
         await self.durable.resume(run_id)
         return await self.get(run_id)
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
+    async def _wait(self, run_id: str, timeout: float | None) -> RunRecord:
         """The run once ended; unless detached, this process works on the queue meanwhile."""
         if self.detach:
             return await self.durable.wait(run_id, timeout)
