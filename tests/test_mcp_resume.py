@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 THROWAWAY = str(Path(sys.executable).parent / "throwaway")
-SERVER = "postgresql://root@127.0.0.1:5432/"
+
+pytestmark = pytest.mark.e2e  # CLI and worker subprocesses
 
 LOOP = """
 import time
@@ -27,16 +26,6 @@ for i in range(5):
     time.sleep(1.5)
 print("done")
 """
-
-
-@pytest.fixture
-def database():
-    name = f"tw_mcp_{secrets.token_hex(4)}"
-    with psycopg.connect(SERVER + "test", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield SERVER + name
-    with psycopg.connect(SERVER + "test", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def start_worker(env: dict) -> subprocess.Popen:
