@@ -26,6 +26,8 @@ from throwaway import Sandbox
 #: A host secret set before any sandbox starts; isolation tests check it never gets in.
 SECRET = f"throwaway-secret-{secrets.token_hex(8)}"
 os.environ["THROWAWAY_TEST_SECRET"] = SECRET
+#: No config file of the person running the tests changes the commands' defaults.
+os.environ["THROWAWAY_CONFIG"] = os.devnull + "/no-config.toml"
 
 SERVER_URL = os.environ.get(
     "THROWAWAY_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

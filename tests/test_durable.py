@@ -33,7 +33,7 @@ from durable_worker import log_lines, make_handler
 from throwaway.durable import Durable, blobs, database_url, schema, start_embedded, stop_embedded
 from throwaway.durable.database import running_url
 from throwaway.durable.worker import TASK_NAME
-from throwaway.errors import BlobNotFound, DurableError, RunNotFound
+from throwaway.errors import AmbiguousRunId, BlobNotFound, DurableError, RunNotFound
 
 WORKER = Path(__file__).with_name("durable_worker.py")
 SESSION = secrets.token_hex(3)
@@ -77,11 +77,11 @@ def backend(request) -> Backend:
 @pytest.fixture
 async def durable(backend):
     """A client on a fresh queue of the backend; the queue is dropped afterwards."""
-    d = await Durable.open(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
+    d = Durable(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
     try:
-        yield d
+        async with d:
+            yield d
     finally:
-        await d.close()
         async with await psycopg.AsyncConnection.connect(backend.url, autocommit=True) as conn:
             await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
@@ -159,9 +159,44 @@ async def test_a_run_goes_from_queued_to_completed_with_its_steps_in_order(durab
         "name": "work#2",
         "result": 1,
         "at": record.steps[1].at.isoformat(),
+        "seconds": record.steps[1].seconds,
     }
+    first, second, third = record.steps
+    assert record.started_at <= first.started <= first.at
+    assert (second.started, third.started) == (first.at, second.at)
+    assert record.seconds >= 0 and all(s.seconds >= 0 for s in record.steps)
     [listed] = await durable.list_runs()
     assert (listed.id, listed.status, listed.steps) == (run_id, "completed", None)
+    assert (listed.step_count, listed.started_at) == (3, record.started_at)
+
+
+async def test_a_run_is_found_by_the_start_of_its_id(durable):
+    ids = [await durable.start_run(f"task {i}") for i in range(3)]
+    for run_id in ids:
+        shortest = next(n for n in range(1, 37) if sum(i.startswith(run_id[:n]) for i in ids) == 1)
+        assert (await durable.get_run(run_id[:shortest])).id == run_id
+        assert (await durable.get_run(run_id[:shortest].upper())).id == run_id
+    with pytest.raises(AmbiguousRunId) as info:
+        await durable.get_run(ids[0][:4])  # uuid7: the first digits are the time
+    assert sorted(info.value.matches) == sorted(ids)
+    assert all(i in str(info.value) for i in ids)
+    with pytest.raises(RunNotFound, match="no run 'ffff'"):
+        await durable.get_run("ffff")
+    await durable.cancel(ids[1][:-6])
+    assert (await durable.get_run(ids[1])).status == "cancelled"
+    await durable.resume(ids[1][:-6])
+    assert (await durable.get_run(ids[1])).status == "queued"
+
+
+async def test_runs_are_listed_by_status(durable, tmp_path):
+    ids = [await durable.start_run(f"task {i}") for i in range(3)]
+    await durable.cancel(ids[0])
+    await durable.cancel(ids[2])
+    cancelled = await durable.list_runs(limit=5, status="cancelled")
+    assert [r.id for r in cancelled] == [ids[2], ids[0]]
+    assert [r.id for r in await durable.list_runs(limit=1, status="cancelled")] == [ids[2]]
+    assert [r.id for r in await durable.list_runs(status="queued")] == [ids[1]]
+    assert await durable.list_runs(status="failed") == []
 
 
 async def test_runs_are_listed_newest_first(durable):
@@ -377,12 +412,12 @@ async def test_concurrent_opens_install_the_schema_once(embedded):
         await admin.execute(f"create database {name}")
         try:
             url = embedded.url.replace("/postgres?", f"/{name}?")
-            clients = await asyncio.gather(*(Durable.open(url, queue="q") for _ in range(4)))
-            run_id = await clients[0].start_run("t")
-            assert await applied_migrations(url) == ["m001_initial"]
-            assert (await clients[3].get_run(run_id)).status == "queued"
-            for client in clients:
-                await client.close()
+            async with contextlib.AsyncExitStack() as stack:
+                opening = (stack.enter_async_context(Durable(url, queue="q")) for _ in range(4))
+                clients = await asyncio.gather(*opening)
+                run_id = await clients[0].start_run("t")
+                assert await applied_migrations(url) == ["m001_initial"]
+                assert (await clients[3].get_run(run_id)).status == "queued"
         finally:
             await admin.execute(f"drop database {name} with (force)")
 
@@ -407,9 +442,9 @@ async def applied_migrations(url: str) -> list[str]:
 
 
 async def test_an_empty_database_gets_every_migration_once(database):
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         run_id = await durable.start_run("t")
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         assert (await durable.get_run(run_id)).status == "queued"
     assert await applied_migrations(database) == [m.__name__ for m in schema.MIGRATIONS]
 
@@ -424,14 +459,14 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(databa
         old_blob = await blobs.put_blob(conn, b"kept")
         await conn.commit()
 
-    async with await Durable.open(database) as durable:
+    async with Durable(database) as durable:
         assert (await durable.get_run(str(spawned["task_id"]))).task == "old"
         assert await durable.get_blob(old_blob) == b"kept"
     assert await applied_migrations(database) == ["m001_initial"]
 
 
 async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkeypatch):
-    async with await Durable.open(database):
+    async with Durable(database):
         pass
     calls = []
 
@@ -441,7 +476,7 @@ async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkey
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, m002_notes])
     for _ in range(2):
-        async with await Durable.open(database):
+        async with Durable(database):
             pass
     assert calls == [1]
     assert await applied_migrations(database) == ["m001_initial", "m002_notes"]

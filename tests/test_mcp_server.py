@@ -36,6 +36,7 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from throwaway.cli import main
 from throwaway.mcp.server import Sandboxes, ServerSettings
 from throwaway.mcp.tools import McpError, McpServers, load_config
+from throwaway.sandbox.assets import bundled_list
 
 THROWAWAY = str(Path(sys.executable).with_name("throwaway"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -92,6 +93,7 @@ async def test_stdio_lists_the_four_tools_and_tells_the_model_the_limits(stdio_a
         instructions = session.initialize_result.instructions
     assert set(tools) == {"run_python", "read_file", "write_file", "list_files"}
     assert tools["run_python"].input_schema["required"] == ["code"]
+    assert f"import offline: {bundled_list()}." in tools["run_python"].description
     assert f"{LIMIT} s" in instructions
     assert "/mnt/data (read-only)" in instructions
 

@@ -24,7 +24,7 @@ ODD = ["a\x00b", "\udcff", "\ud800x", "tab\tand\nnewline", "\x1b]52;c;aGk=\x1b\\
 
 @pytest.fixture
 async def durable(database):
-    async with await Durable.open(database) as d:
+    async with Durable(database) as d:
         yield d
 
 
