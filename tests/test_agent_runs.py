@@ -13,7 +13,7 @@ Counting executions: every code step appends "<step> start" and "<step> end" to
 /mnt/out/markers.txt, a writable host folder, so a re-executed step shows up twice.
 
 Isolation: the CLI always uses the default queue, so each test gets a fresh database on the
-Postgres server (127.0.0.1:5432; THROWAWAY_TEST_SERVER_URL overrides), dropped afterwards. One
+Postgres server (the ``database`` fixture of conftest.py), dropped afterwards. One
 crash test runs on the embedded Postgres instead (THROWAWAY_DATABASE_URL unset,
 THROWAWAY_DATA a temporary folder), stopped at the end.
 """
@@ -24,7 +24,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import secrets
@@ -41,7 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from provider_server import (
@@ -51,20 +49,19 @@ from provider_server import (
     openai_text,
     openai_tool_calls,
 )
-from psycopg.conninfo import make_conninfo
 
 from throwaway.agent.runner import run_view
 from throwaway.cli import main
 from throwaway.durable import Durable, RunRecord, start_embedded, stop_embedded
 
-SERVER_URL = os.environ.get("THROWAWAY_TEST_SERVER_URL", "postgresql://root@127.0.0.1:5432/test")
 THROWAWAY = Path(sys.executable).with_name("throwaway")
 LEASE = 5  # seconds; the smallest --lease-seconds the CLI takes
 SESSION = secrets.token_hex(3)
-_databases = itertools.count()
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RESUMED_NOTE = "[The run was resumed in a new interpreter"
+
+pytestmark = pytest.mark.e2e  # CLI and worker subprocesses
 
 # --- the code the model runs -------------------------------------------------------------
 
@@ -199,31 +196,14 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-@contextlib.contextmanager
-def fresh_database():
-    """A new database on the server, dropped (with its connections) afterwards."""
-    try:
-        admin = psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as err:
-        pytest.skip(f"no Postgres server at {SERVER_URL}: {err}")
-    name = f"tw_agent_{SESSION}_{next(_databases)}"
-    with admin:
-        admin.execute(f"create database {name}")
-        try:
-            yield make_conninfo(SERVER_URL, dbname=name)
-        finally:
-            admin.execute(f"drop database if exists {name} with (force)")
-
-
 @pytest.fixture
-def tw(tmp_path):
+def tw(tmp_path, database):
     """Throwaway processes on a fresh database of the Postgres server."""
-    with fresh_database() as url:
-        cl = Throwaway({"THROWAWAY_DATABASE_URL": url}, url, tmp_path)
-        try:
-            yield cl
-        finally:
-            cl.close()
+    cl = Throwaway({"THROWAWAY_DATABASE_URL": database}, database, tmp_path)
+    try:
+        yield cl
+    finally:
+        cl.close()
 
 
 @pytest.fixture
@@ -342,10 +322,10 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Outcome:
+def reference(tmp_path_factory, databases) -> Outcome:
     """CRASH_SCRIPT run once without interruption (foreground `throwaway run`)."""
     tmp = tmp_path_factory.mktemp("reference")
-    with fresh_database() as url:
+    with databases() as url:
         cl = Throwaway({"THROWAWAY_DATABASE_URL": url}, url, tmp)
         out, ctl = folders(tmp, "ref")
         model = write_script(tmp, CRASH_SCRIPT)

@@ -131,6 +131,7 @@ print(sorted({m.split(".")[0] for m in sys.modules} & {"mcp", "pydantic_ai", "ps
 """
 
 
+@pytest.mark.e2e
 def test_exec_of_pandas_code_boots_with_pandas_imported_and_loads_no_agent_or_mcp_stack():
     run = [sys.executable, "-c", EXEC_PANDAS]
     out = subprocess.run(run, capture_output=True, text=True, env=os.environ, timeout=300)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 from throwaway.cli import main
 from throwaway.cli.base import LazyGroup
@@ -50,6 +51,7 @@ def test_import_throwaway_loads_only_the_errors_until_a_name_is_used():
     assert out.stdout.strip() == "Sandbox LocalDir", out.stderr
 
 
+@pytest.mark.e2e
 def test_exec_of_plain_code_loads_neither_the_agent_nor_httpx_fsspec_or_rich():
     packages, modules = imported_by("exec", "-", stdin="print(1)\n")
     assert not packages & HEAVY

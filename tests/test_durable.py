@@ -249,6 +249,7 @@ async def test_heartbeats_keep_a_step_longer_than_the_lease(durable, tmp_path):
 # --- crashes, races, restarts (real processes) ------------------------------------------------
 
 
+@pytest.mark.e2e
 async def test_a_killed_worker_s_run_is_finished_by_another_without_redoing_steps(
     durable, tmp_path, spawn_worker
 ):
@@ -292,6 +293,7 @@ async def test_a_cancelled_worker_hands_its_run_over_at_once(durable, tmp_path):
     assert executions(tmp_path, run_id)["start 0"] == 1
 
 
+@pytest.mark.e2e
 async def test_two_workers_racing_complete_each_run_exactly_once(durable, tmp_path, spawn_worker):
     ids = [await durable.start_run(f"t{i}", {"steps": 2, "step_seconds": 0.02}) for i in range(10)]
     spawn_worker()
@@ -305,6 +307,7 @@ async def test_two_workers_racing_complete_each_run_exactly_once(durable, tmp_pa
         }  # fmt: skip
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)  # the one ours to restart
 async def test_a_run_finishes_when_postgres_restarts_in_the_middle(
     durable, backend, tmp_path, spawn_worker
@@ -479,6 +482,7 @@ async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkey
     assert await applied_migrations(database) == ["m001_initial", "m002_notes"]
 
 
+@pytest.mark.e2e
 def test_processes_share_one_embedded_server_that_outlives_them():
     code = "import sys, pathlib; from throwaway.durable import start_embedded;"
     code += " print(start_embedded(pathlib.Path(sys.argv[1])))"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 from click.testing import CliRunner
 
 from throwaway.cli import main
@@ -30,6 +31,7 @@ def start_exec(folder: Path, *args: str, code: str, **popen) -> subprocess.Popen
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_the_first_line_is_out_while_the_code_still_runs(tmp_path):
     """The code waits for a file the test creates only once it has read the first line."""
     code = (
@@ -50,6 +52,7 @@ def test_the_first_line_is_out_while_the_code_still_runs(tmp_path):
     assert rest == "second\n"
 
 
+@pytest.mark.e2e
 def test_output_past_100_000_characters_is_written_whole(tmp_path):
     code = (
         "import sys\nfor i in range(30_000):\n    print(f'{i},{i * i}')\n"
@@ -66,6 +69,7 @@ def test_output_past_100_000_characters_is_written_whole(tmp_path):
     assert "cut" not in err.read_text()
 
 
+@pytest.mark.e2e
 def test_ctrl_c_stops_the_code_keeps_what_it_printed_and_exits_130(tmp_path):
     code = "print('working')\nwhile True:\n    pass\n"
     proc = start_exec(tmp_path, code=code, start_new_session=True)
@@ -85,6 +89,7 @@ def test_ctrl_c_stops_the_code_keeps_what_it_printed_and_exits_130(tmp_path):
     assert not alive  # the sandbox went with it
 
 
+@pytest.mark.e2e
 def test_json_gives_the_whole_result_as_one_object(tmp_path):
     code = (
         "import sys\nprint('x' * 120_000)\nprint('warn', file=sys.stderr)\n"
@@ -103,6 +108,7 @@ def test_json_gives_the_whole_result_as_one_object(tmp_path):
     assert got["duration_ms"] > 0
 
 
+@pytest.mark.e2e
 def test_json_reports_an_error_and_its_exit_status():
     r = CliRunner().invoke(main, ["exec", "--json", "-"], input="print('so far')\n1 / 0\n")
     assert r.exit_code == 1
@@ -113,6 +119,7 @@ def test_json_reports_an_error_and_its_exit_status():
     assert got["exit_status"] == 1
 
 
+@pytest.mark.e2e
 def test_keep_copies_the_workspace_out(tmp_path):
     code = (
         "import os\nos.makedirs('sub', exist_ok=True)\nopen('sub/a.txt', 'w').write('A')\n"

@@ -5,38 +5,29 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 THROWAWAY = str(Path(sys.executable).parent / "throwaway")
-SERVER = "postgresql://root@127.0.0.1:5432/"
 
+pytestmark = pytest.mark.e2e  # CLI and worker subprocesses
+
+# A call returns to the code once its result is journaled: /mnt/out/returned counts those.
 LOOP = """
 import time
 from tools import counter
 for i in range(5):
     counter.record(label=f"call-{i}")
+    open("/mnt/out/returned", "a").write(f"call-{i}\\n")
     time.sleep(1.5)
 print("done")
 """
-
-
-@pytest.fixture
-def database():
-    name = f"tw_mcp_{secrets.token_hex(4)}"
-    with psycopg.connect(SERVER + "test", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield SERVER + name
-    with psycopg.connect(SERVER + "test", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def start_worker(env: dict) -> subprocess.Popen:
@@ -56,6 +47,9 @@ def wait_for(predicate, seconds: float) -> None:
 def test_a_resumed_run_does_not_repeat_completed_mcp_calls(database, tmp_path):
     counter = tmp_path / "calls.txt"
     counter.touch()
+    out = tmp_path / "out"
+    out.mkdir()
+    returned = out / "returned"
     script = tmp_path / "turns.json"
     script.write_text(json.dumps([
         {"tool_calls": [{"name": "run_python", "args": {"code": LOOP}}]},
@@ -64,13 +58,14 @@ def test_a_resumed_run_does_not_repeat_completed_mcp_calls(database, tmp_path):
     env = {**os.environ, "THROWAWAY_DATABASE_URL": database}
     server = f"counter=/usr/bin/env COUNTER_FILE={counter} {sys.executable} tests/mcp_counter.py"
     run_id = subprocess.run(
-        [THROWAWAY, "run", "count", "--model", f"scripted:{script}", "--mcp", server, "--detach"],
+        [THROWAWAY, "run", "count", "--model", f"scripted:{script}", "--mcp", server,
+         "--mount", f"out={out}:rw", "--detach"],
         env=env, cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
 
     first = start_worker(env)
-    wait_for(lambda: len(counter.read_text().split()) >= 2, 90)
-    time.sleep(0.5)  # inside time.sleep: the last call is journaled
+    wait_for(lambda: returned.exists() and len(returned.read_text().split()) >= 2, 90)
+    # killed inside time.sleep: every call made so far is journaled
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     before = counter.read_text().split()

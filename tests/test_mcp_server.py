@@ -86,6 +86,7 @@ def stdio_args(data_dir) -> list[str]:
     return ["--timeout", LIMIT, "--mount", f"data={data_dir}"]
 
 
+@pytest.mark.e2e
 async def test_stdio_lists_the_four_tools_and_tells_the_model_the_limits(stdio_args):
     async with stdio_session(*stdio_args) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
@@ -97,6 +98,7 @@ async def test_stdio_lists_the_four_tools_and_tells_the_model_the_limits(stdio_a
     assert "/mnt/data (read-only)" in instructions
 
 
+@pytest.mark.e2e
 async def test_stdio_runs_code_and_keeps_state_between_calls(stdio_args):
     async with stdio_session(*stdio_args) as session:
         code = "import sys\nx = 41\nprint('hi')\nprint('oops', file=sys.stderr)\nx + 1"
@@ -108,6 +110,7 @@ async def test_stdio_runs_code_and_keeps_state_between_calls(stdio_args):
     assert text(second) == "result:\n82"
 
 
+@pytest.mark.e2e
 async def test_stdio_2026_protocol_needs_no_handle_the_process_is_the_session():
     async with Client(stdio_server()) as client:  # mode="auto": no sessions at 2026-07-28
         assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -117,6 +120,7 @@ async def test_stdio_2026_protocol_needs_no_handle_the_process_is_the_session():
     assert "session" not in kept.structured_content
 
 
+@pytest.mark.e2e
 async def test_stdio_returns_images_the_code_showed_and_image_files_it_saved(stdio_args):
     async with stdio_session(*stdio_args) as session:
         shown = await call(session, "run_python", code=CHART)
@@ -129,6 +133,7 @@ async def test_stdio_returns_images_the_code_showed_and_image_files_it_saved(std
         assert png.startswith(PNG_SIGNATURE)
 
 
+@pytest.mark.e2e
 async def test_stdio_python_error_is_a_tool_error_with_the_traceback(stdio_args):
     async with stdio_session(*stdio_args) as session:
         result = await call(session, "run_python", code="print('partial')\n1 / 0")
@@ -139,6 +144,7 @@ async def test_stdio_python_error_is_a_tool_error_with_the_traceback(stdio_args)
     assert result.structured_content["error"]["type"] == "ZeroDivisionError"
 
 
+@pytest.mark.e2e
 async def test_stdio_timeout_is_a_tool_error_naming_the_limit_and_the_sandbox_goes_on():
     async with stdio_session("--timeout", str(TIMEOUT)) as session:
         await call(session, "run_python", code="kept = 'yes'")
@@ -153,6 +159,7 @@ async def test_stdio_timeout_is_a_tool_error_naming_the_limit_and_the_sandbox_go
     assert text(after) == "result:\n'yes'"
 
 
+@pytest.mark.e2e
 async def test_stdio_memory_cap_from_the_command_line_gives_a_memory_error():
     async with stdio_session("--memory", "256") as session:
         result = await call(session, "run_python", code="block = bytearray(400 * 2**20)")
@@ -162,6 +169,7 @@ async def test_stdio_memory_cap_from_the_command_line_gives_a_memory_error():
     assert text(after) == "result:\n42"
 
 
+@pytest.mark.e2e
 async def test_stdio_mount_from_the_command_line_is_readable_and_read_only(stdio_args):
     async with stdio_session(*stdio_args) as session:
         by_code = await call(session, "run_python", code="open('/mnt/data/notes.txt').read()")
@@ -174,6 +182,7 @@ async def test_stdio_mount_from_the_command_line_is_readable_and_read_only(stdio
     assert refused.is_error
 
 
+@pytest.mark.e2e
 async def test_stdio_files_written_read_and_listed_are_the_codes_files(stdio_args):
     raw = bytes(range(256))
     async with stdio_session(*stdio_args) as session:
@@ -254,6 +263,7 @@ def deno_children(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.e2e
 async def test_http_runs_code_keeps_state_and_returns_images(http_server):
     async with http_session(http_server) as session:
         await call(session, "run_python", code="total = sum(range(10))")
@@ -264,6 +274,7 @@ async def test_http_runs_code_keeps_state_and_returns_images(http_server):
     assert png.startswith(PNG_SIGNATURE)
 
 
+@pytest.mark.e2e
 async def test_http_sessions_are_isolated(http_server):
     async with http_session(http_server) as one, http_session(http_server) as two:
         await call(one, "run_python", code="secret = 'only in one'")
@@ -276,6 +287,7 @@ async def test_http_sessions_are_isolated(http_server):
     assert text(mine) == "result:\n'only in one'"
 
 
+@pytest.mark.e2e
 async def test_http_timeout_is_a_tool_error_naming_the_limit():
     with start_http_server("--timeout", str(TIMEOUT)) as server:
         async with http_session(server) as session:
@@ -284,6 +296,7 @@ async def test_http_timeout_is_a_tool_error_naming_the_limit():
     assert f"the {TIMEOUT} s time limit" in text(result)
 
 
+@pytest.mark.e2e
 async def test_http_mount_and_file_tools(http_server):
     async with http_session(http_server) as session:
         mounted = await call(session, "read_file", path="/mnt/data/notes.txt")
@@ -293,6 +306,7 @@ async def test_http_mount_and_file_tools(http_server):
     assert text(read_back) == "result:\n'# hi'"
 
 
+@pytest.mark.e2e
 async def test_http_sandbox_is_closed_when_the_session_ends(http_server):
     before = deno_children(http_server.pid)
     async with http_session(http_server) as session:
@@ -305,6 +319,7 @@ async def test_http_sandbox_is_closed_when_the_session_ends(http_server):
     assert not ours & deno_children(http_server.pid)
 
 
+@pytest.mark.e2e
 async def test_http_2026_protocol_keeps_state_through_the_session_handle(http_server):
     async with Client(http_server.url) as client:  # mode="auto": no sessions at 2026-07-28
         assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -369,6 +384,7 @@ async def test_idle_sandboxes_are_closed_and_busy_ones_kept():
 TOKEN = "a-test-token-of-32-characters-xx"
 
 
+@pytest.mark.e2e
 async def test_server_info_has_the_version_and_run_python_declares_its_output(stdio_args):
     async with stdio_session(*stdio_args) as session:
         info = session.initialize_result.server_info
@@ -387,6 +403,7 @@ async def fastmcp_client(url: str, headers: dict | None = None) -> fastmcp.Clien
     return fastmcp.Client(StreamableHttpTransport(url, headers=headers))
 
 
+@pytest.mark.e2e
 async def test_http_2026_protocol_handle_works_from_fastmcps_client_too(http_server):
     async with await fastmcp_client(http_server.url) as client:
         assert client.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -403,6 +420,7 @@ def header_server() -> Iterator[HttpServer]:
         yield server
 
 
+@pytest.mark.e2e
 async def test_a_session_header_keeps_state_without_handles_in_both_clients(header_server):
     url = header_server.url
     async with await fastmcp_client(url, {"X-Session": "agent-a"}) as a_fast:
@@ -437,6 +455,7 @@ def token_server() -> Iterator[HttpServer]:
         yield server
 
 
+@pytest.mark.e2e
 async def test_a_token_is_needed_on_every_request(token_server):
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     async with httpx.AsyncClient() as raw:
@@ -450,6 +469,7 @@ async def test_a_token_is_needed_on_every_request(token_server):
     assert result.structured_content["result"] == "42"
 
 
+@pytest.mark.e2e
 async def test_mcp_config_headers_reach_an_http_server(token_server, tmp_path):
     config = tmp_path / "mcp.json"
     entry = {"url": token_server.url, "headers": {"Authorization": f"Bearer {TOKEN}"}}
@@ -462,6 +482,7 @@ async def test_mcp_config_headers_reach_an_http_server(token_server, tmp_path):
         await McpServers(load_config(str(config))).start()
 
 
+@pytest.mark.e2e
 async def test_pydantic_ais_mcp_client_keeps_a_sandbox_per_run_with_the_header(header_server):
     """The case that made pydantic-ai give up: its HTTP MCP client passes no handle back."""
     from pydantic_ai import Agent

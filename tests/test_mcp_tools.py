@@ -40,6 +40,7 @@ async def sb(servers):
         yield sandbox
 
 
+@pytest.mark.e2e
 async def test_tools_become_functions_with_signatures_and_docstrings(sb):
     result = await sb.run("import inspect\nstr(inspect.signature(time.get_current_time))")
     assert result.result == "'(*, timezone: str) -> tools.time.TimeResult'"
@@ -47,18 +48,21 @@ async def test_tools_become_functions_with_signatures_and_docstrings(sb):
     assert "IANA timezone name" in doc
 
 
+@pytest.mark.e2e
 async def test_a_call_returns_the_structured_result(sb):
     result = await sb.run("r = time.get_current_time(timezone='Asia/Tokyo')\nr['timezone']")
     assert result.error is None, result.error
     assert result.result == "'Asia/Tokyo'"
 
 
+@pytest.mark.e2e
 async def test_a_server_error_is_a_tool_error_with_its_message(sb):
     result = await sb.run("time.get_current_time(timezone='Nowhere/Land')")
     assert result.error.type == "ToolError"
     assert "Nowhere/Land" in result.error.message
 
 
+@pytest.mark.e2e
 async def test_a_denied_tool_raises_in_the_sandbox(sb):
     result = await sb.run(
         "time.convert_time(source_timezone='UTC', time='12:00', target_timezone='Asia/Tokyo')"
@@ -67,6 +71,7 @@ async def test_a_denied_tool_raises_in_the_sandbox(sb):
     assert "denied" in result.error.message
 
 
+@pytest.mark.e2e
 async def test_a_node_server_keeps_state_across_calls(sb):
     result = await sb.run(
         "memory.create_entities(entities=[{'name': 'Ada', 'entityType': 'person',"
@@ -77,6 +82,7 @@ async def test_a_node_server_keeps_state_across_calls(sb):
     assert "Ada" in result.result
 
 
+@pytest.mark.e2e
 async def test_the_prompt_index_is_short_and_help_has_the_details(servers):
     index = servers.index(limit=4)
     assert "time.get_current_time" in index
@@ -85,6 +91,7 @@ async def test_the_prompt_index_is_short_and_help_has_the_details(servers):
     assert "convert_time" in help_index.answer("time convert timezones")
 
 
+@pytest.mark.e2e
 async def test_tools_that_need_approval_ask_each_call(servers, tmp_path):
     asked = []
 
@@ -156,6 +163,7 @@ def test_specs_and_config_files(tmp_path):
             load_config(str(config))
 
 
+@pytest.mark.e2e
 async def test_a_streamable_http_server_works_too(tmp_path):
     """Over HTTP, with `throwaway mcp --http` as the server: code asks another sandbox."""
     proc = subprocess.Popen(
@@ -176,6 +184,7 @@ async def test_a_streamable_http_server_works_too(tmp_path):
         proc.wait(10)
 
 
+@pytest.mark.e2e
 def test_exec_asks_for_approval_and_refuses_without_a_terminal(tmp_path):
     from click.testing import CliRunner
 
@@ -205,6 +214,7 @@ def test_results_without_structured_content_keep_their_images():
     assert _result_value("s", "t", only_json) == {"n": 1}
 
 
+@pytest.mark.e2e
 async def test_an_output_schema_becomes_a_typed_dict(sb):
     result = await sb.run(
         "import typing\nfrom tools.time import TimeResult as R\n"
@@ -229,6 +239,7 @@ async def calc(tmp_path_factory):
         yield sandbox
 
 
+@pytest.mark.e2e
 async def test_a_plain_value_comes_back_unwrapped(calc):
     result = await calc.run("calc.add(a=2, b=40)")
     assert result.error is None, result.error
@@ -238,6 +249,7 @@ async def test_a_plain_value_comes_back_unwrapped(calc):
     ).result == "<class 'int'>"
 
 
+@pytest.mark.e2e
 async def test_stubs_are_typed_from_the_schema(calc):
     result = await calc.run("str(inspect.signature(calc.shout))")
     assert result.result == repr(
@@ -249,6 +261,7 @@ async def test_stubs_are_typed_from_the_schema(calc):
     assert eval(hints.result) == {"street": "<class 'str'>", "city": "<class 'str'>"}
 
 
+@pytest.mark.e2e
 async def test_help_reads_like_a_real_functions_help(calc):
     result = await calc.run("help(calc.shout)")
     assert result.error is None, result.error
@@ -257,6 +270,7 @@ async def test_help_reads_like_a_real_functions_help(calc):
     assert "text: what to shout" in result.stdout
 
 
+@pytest.mark.e2e
 async def test_nested_and_recursive_types_work_both_ways(calc):
     tree = "{'label': 'a', 'children': [{'label': 'b', 'children': [{'label': 'c'}]}]}"
     result = await calc.run(
@@ -269,6 +283,7 @@ async def test_nested_and_recursive_types_work_both_ways(calc):
     assert result.result == "list[tools.calc.Node]"
 
 
+@pytest.mark.e2e
 async def test_colliding_names_are_kept_apart_and_say_so(calc):
     result = await calc.run("calc.get_time(), calc.get_time_2(), calc.get_time_2.__doc__")
     first, second, doc = eval(result.result)
@@ -280,12 +295,14 @@ async def test_colliding_names_are_kept_apart_and_say_so(calc):
     assert f"calc.get_time_2: The time, by its {second} name. (MCP tool {renamed})" in index
 
 
+@pytest.mark.e2e
 async def test_a_tool_error_carries_the_servers_text_as_it_is(calc):
     result = await calc.run("calc.divide(a=1, b=0)")
     assert result.error.type == "ToolError"
     assert result.error.message == "Error executing tool divide: b must not be zero (try b=1)"
 
 
+@pytest.mark.e2e
 async def test_stdio_servers_get_our_environment_and_their_entrys_env(tmp_path, monkeypatch):
     monkeypatch.setenv("THROWAWAY_TEST_INHERITED", "from the shell")
     config = tmp_path / "mcp.json"
@@ -343,6 +360,7 @@ async def test_schemas_the_renderer_cannot_take_still_give_a_module_that_imports
     ]
 
 
+@pytest.mark.e2e
 def test_exec_with_an_mcp_config_gives_the_server_its_env(tmp_path):
     from click.testing import CliRunner
 

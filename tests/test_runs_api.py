@@ -1,7 +1,7 @@
 """The Python API for runs, ``throwaway.Runs``, on a real Postgres with real sandboxes.
 
-Each test gets a fresh database on the Postgres server (127.0.0.1:5432, or
-THROWAWAY_TEST_SERVER_URL); models are the scripted model (``scripted:FILE``).
+Each test gets a fresh database on the Postgres server (conftest.py's ``database``);
+models are the scripted model (``scripted:FILE``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
-from test_agent_runs import fresh_database
 
 import throwaway
 from throwaway.cli import main
@@ -24,9 +23,8 @@ SCRIPT = [
 
 
 @pytest.fixture
-def url():
-    with fresh_database() as url:
-        yield url
+def url(database):
+    return database
 
 
 @pytest.fixture

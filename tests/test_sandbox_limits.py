@@ -12,8 +12,9 @@ import signal
 import time
 
 import pytest
+from adversarial.helpers import kill_sandbox
 
-from throwaway import Sandbox
+from throwaway import Sandbox, mounts
 
 TIMEOUT = 2.0
 MEMORY_MB = 256
@@ -268,13 +269,13 @@ async def test_sys_exit_is_reported_as_system_exit(limited):
 # ---- the Deno process killed from outside -------------------------------------------------
 
 
-async def test_process_killed_during_a_run_reports_a_crash(fresh_sandbox):
-    sb = await fresh_sandbox(timeout=60)
+async def test_process_killed_during_a_run_reports_a_crash(fresh_sandbox, tmp_path):
+    sb = await fresh_sandbox(timeout=60, mounts={"out": mounts.LocalDir(tmp_path, writable=True)})
     await sb.run("lost_on_kill = 1")
-    process = sb._process
-    run = asyncio.create_task(sb.run("while True:\n    pass"))
-    await wait_for(lambda: any(started.done() for started in process.started.values()))
-    os.killpg(process.proc.pid, signal.SIGKILL)
+    spin = "open('/mnt/out/started', 'w').close()\nwhile True:\n    pass"
+    run = asyncio.create_task(sb.run(spin))
+    await wait_for((tmp_path / "started").exists)
+    os.killpg(sb.pid, signal.SIGKILL)
     r = await run  # no exception on the host
     assert r.error is not None
     assert r.error.type == "SandboxCrashed"
@@ -288,9 +289,7 @@ async def test_process_killed_during_a_run_reports_a_crash(fresh_sandbox):
 async def test_process_killed_while_idle_restarts_on_the_next_run(fresh_sandbox):
     sb = await fresh_sandbox(timeout=10)
     await sb.run("lost_when_idle = 1")
-    proc = sb._process.proc
-    proc.kill()
-    await proc.wait()
+    await kill_sandbox(sb)
     r = await sb.run("'fresh'")
     assert r.ok, r.error
     assert r.result == "'fresh'"
@@ -300,7 +299,7 @@ async def test_process_killed_while_idle_restarts_on_the_next_run(fresh_sandbox)
 
 async def test_run_right_after_an_idle_kill_gives_a_clear_result(fresh_sandbox):
     sb = await fresh_sandbox(timeout=10)
-    os.killpg(sb._process.proc.pid, signal.SIGKILL)
+    os.killpg(sb.pid, signal.SIGKILL)
     r = await sb.run("'first'")  # no exception on the host, whichever side wins the race
     assert r.restarted is True
     assert r.ok or r.error.type == "SandboxCrashed"
@@ -310,9 +309,7 @@ async def test_run_right_after_an_idle_kill_gives_a_clear_result(fresh_sandbox):
 
 async def test_file_calls_after_a_kill_restart_the_sandbox(fresh_sandbox):
     sb = await fresh_sandbox(timeout=10)
-    proc = sb._process.proc
-    proc.kill()
-    await proc.wait()
+    await kill_sandbox(sb)
     await sb.write_file("after-kill.txt", "ok")
     assert await sb.read_file("after-kill.txt") == b"ok"
 

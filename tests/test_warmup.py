@@ -11,14 +11,14 @@ async def test_a_started_sandbox_leaves_a_snapshot_that_the_next_one_restores(fr
     sb = await fresh_sandbox()
     path = warmup.snapshot_path(find_assets())
     assert path.is_file()
-    assert sb._process.config.get("snapshotPath") == str(path)
+    assert sb.snapshot_file == str(path)
     result = await sb.run("import json, sys; 'json' in sys.modules, 6 * 7")
     assert result.result == "(True, 42)"
 
 
 async def test_a_sandbox_without_the_snapshot_starts_cold_and_works(fresh_sandbox):
     sb = await fresh_sandbox(snapshot=False)
-    assert "snapshotPath" not in sb._process.config
+    assert sb.snapshot_file is None
     assert (await sb.run("6 * 7")).result == "42"
 
 

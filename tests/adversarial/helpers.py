@@ -7,6 +7,8 @@ fresh one, where the attack rightly ended it) runs code again.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import psutil
@@ -35,3 +37,12 @@ async def cpu_over(pid: int, seconds: float) -> float:
 
 def elapsed_since(started: float) -> float:
     return time.monotonic() - started
+
+
+async def kill_sandbox(sb, seconds: float = 30) -> None:
+    """SIGKILL the sandbox's Deno process from outside; wait until the sandbox sees it gone."""
+    os.kill(sb.pid, signal.SIGKILL)
+    deadline = time.monotonic() + seconds
+    while sb.pid is not None:
+        assert time.monotonic() < deadline, "the sandbox never noticed its process was killed"
+        await asyncio.sleep(0.01)

@@ -40,7 +40,7 @@ LEFT_BEHIND = {
 async def test_code_left_running_after_a_run_is_stopped(fresh_sandbox, name):
     sb = await fresh_sandbox(timeout=3)
     await sb.run("open('kept.txt', 'w').write('files survive')\nx = 1")
-    pid = sb._process.proc.pid
+    pid = sb.pid
     r = await sb.run(LEFT_BEHIND[name])
     assert r.error is None, r.error
     await asyncio.sleep(3)  # the watchdog's window, twice over

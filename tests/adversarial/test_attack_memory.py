@@ -82,7 +82,7 @@ async def test_no_nested_workers_in_the_sandbox(small):
 )
 async def test_resident_memory_past_the_cap_ends_the_process(fresh_sandbox, attack):
     sb = await fresh_sandbox(timeout=60, memory_mb=MEMORY_MB)
-    pid = sb._process.proc.pid
+    pid = sb.pid
     r = await sb.run(attack)
     assert r.error is not None and r.error.type == "MemoryError", r.error
     assert f"memory_mb={MEMORY_MB}" in r.error.message and r.restarted

@@ -23,7 +23,7 @@ PUT = (
 
 def process_settings(sb) -> tuple[dict[str, str], list[str]]:
     """The environment and command line the running Deno process really has."""
-    pid = sb._process.proc.pid
+    pid = sb.pid
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
     return env, Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")

@@ -86,6 +86,7 @@ def test_cli_refuses_a_nul_in_the_task_clearly(tw, tmp_path):  # noqa: F811
     assert "NUL character" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.e2e
 def test_sandbox_output_round_trips_through_a_durable_run_and_shows_safely(tw, tmp_path):  # noqa: F811
     code = "\n".join(f"print({text!r})" for text in ODD)
     model = write_script(tmp_path, [

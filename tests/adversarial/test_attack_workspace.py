@@ -8,7 +8,7 @@ restarts.
 
 from __future__ import annotations
 
-from adversarial.helpers import still_works
+from adversarial.helpers import kill_sandbox, still_works
 
 from throwaway.sandbox.sandbox import COPY_CHUNK
 from throwaway.sandbox.workspace import MAX_FILES, WORKSPACE_LIMIT
@@ -25,7 +25,7 @@ async def test_a_file_over_the_workspace_limit_is_left_out_with_a_note(fresh_san
     assert (await sb.run("import os; os.path.getsize('huge.bin')")).result == str(
         WORKSPACE_LIMIT + (1 << 20)
     )
-    await sb._process.kill()  # a restart puts back what was kept
+    await kill_sandbox(sb)  # a restart puts back what was kept
     r = await sb.run("import os; sorted(os.listdir('.'))")
     assert r.restarted and "'small.txt'" in r.result and "huge.bin" not in r.result
     await still_works(sb)
@@ -38,7 +38,7 @@ async def test_a_file_bigger_than_a_chunk_survives_a_restart_byte_for_byte(fresh
     assert (await sb.run(code)).ok
     digest = "import hashlib; hashlib.sha256(open('data.bin', 'rb').read()).hexdigest()"
     before = (await sb.run(digest)).result
-    await sb._process.kill()
+    await kill_sandbox(sb)
     r = await sb.run(digest)
     assert r.restarted and r.result == before
 

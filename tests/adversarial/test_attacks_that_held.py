@@ -85,18 +85,21 @@ def mcp_http():
         yield server
 
 
+@pytest.mark.e2e
 def test_mcp_http_refuses_a_foreign_host_header(mcp_http):
     """DNS rebinding: a page on attacker.example resolving to 127.0.0.1 sends its own Host."""
     r = httpx.post(mcp_http.url, json=INITIALIZE, headers={**ACCEPT, "Host": "attacker.example"})
     assert r.status_code in (400, 403, 421), r.status_code
 
 
+@pytest.mark.e2e
 def test_mcp_http_refuses_a_foreign_origin(mcp_http):
     r = httpx.post(mcp_http.url, json=INITIALIZE,
                    headers={**ACCEPT, "Origin": "http://attacker.example"})  # fmt: skip
     assert r.status_code in (400, 403), r.status_code
 
 
+@pytest.mark.e2e
 def test_mcp_http_refuses_a_guessed_session_id(mcp_http):
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
             "params": {"name": "run_python", "arguments": {"code": "1"}}}  # fmt: skip
