@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -66,9 +67,15 @@ async def call(client: ClientSession | Client, tool: str, **args) -> CallToolRes
 # ---- stdio -------------------------------------------------------------------------
 
 
+def stdio_server(*args: str) -> StdioServerParameters:
+    """`throwaway mcp ARGS` with this process's environment, as a shell would start it (the
+    SDK passes only HOME, PATH and a few more by default: THROWAWAY_HOME/_DATA would be lost)."""
+    return StdioServerParameters(command=THROWAWAY, args=["mcp", *args], env=dict(os.environ))
+
+
 @asynccontextmanager
 async def stdio_session(*args: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=THROWAWAY, args=["mcp", *args])
+    params = stdio_server(*args)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -102,8 +109,7 @@ async def test_stdio_runs_code_and_keeps_state_between_calls(stdio_args):
 
 
 async def test_stdio_2026_protocol_needs_no_handle_the_process_is_the_session():
-    params = StdioServerParameters(command=THROWAWAY, args=["mcp"])
-    async with Client(params) as client:  # mode="auto": no sessions at 2026-07-28
+    async with Client(stdio_server()) as client:  # mode="auto": no sessions at 2026-07-28
         assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
         await call(client, "run_python", code="kept = 'in the process'")
         kept = await call(client, "run_python", code="kept")

@@ -8,6 +8,7 @@
 //                   | {type:"reply", callId, json, blob}
 //   worker -> main  {type:"ready"} | {type:"started", id}
 //                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
+//                   | {type:"output", id, stream, text}   (a run asked for with stream: true)
 import { createRequire } from "node:module";
 import vm from "node:vm";
 import { loadPyodide } from "npm:pyodide@0.27.7";
@@ -25,7 +26,8 @@ for (const name of /** @type {const} */ (["log", "info", "debug", "warn"])) cons
  * What main.js boots the worker with (process.py boot_config, plus the shared buffers).
  * @typedef {{memoryMb: number, indexURL: string, packageCacheDir: string,
  *   snapshotPath?: string, codeCache?: string, makeSnapshot?: MakeSnapshot,
- *   interruptBuffer: SharedArrayBuffer, syncBuffer: SharedArrayBuffer}} BootConfig
+ *   interruptBuffer: SharedArrayBuffer, syncBuffer: SharedArrayBuffer,
+ *   outputBuffer: SharedArrayBuffer}} BootConfig
  */
 /**
  * What a snapshot is made of (warmup.py ensure_snapshot).
@@ -42,6 +44,7 @@ for (const name of /** @type {const} */ (["log", "info", "debug", "warn"])) cons
 /**
  * A request from main.js (the host's, relayed); which fields it has depends on `type`.
  * @typedef {{type: string, id: number, config: SessionConfig, code: string, runNo?: number,
+ *   stream?: boolean,
  *   path: string, size?: number, offset: number, blob: Uint8Array | null,
  *   json: string}} Request
  */
@@ -57,6 +60,12 @@ let runner;
 let bridge;
 /** @type {ReturnType<typeof createHostFS> | undefined} */
 let hostfs; // the /mnt file systems, once mounted
+/** @type {Uint8Array} */
+let interrupt; // shared with main.js: the interrupt flag
+/** @type {Int32Array} */
+let outputAck; // shared with main.js: characters of output it sent
+let outputSent = 0; // characters of output posted to main.js (wraps, as outputAck does)
+const OUTPUT_WINDOW = 1 << 20; // characters of output posted that main.js has not sent yet
 let queue = Promise.resolve();
 /** @type {Map<number, (reply: {json: string, blob: Uint8Array | null}) => void>} */
 const pendingCalls = new Map();
@@ -141,7 +150,9 @@ async function boot(config) {
     pyodide.runPython(AFTER_RESTORE);
     if (snapshot.meta.check) pyodide.runPython(snapshot.meta.check);
   }
-  pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
+  interrupt = new Uint8Array(config.interruptBuffer);
+  outputAck = new Int32Array(config.outputBuffer);
+  pyodide.setInterruptBuffer(interrupt);
   bridge = createSyncBridge({
     buffer: config.syncBuffer,
     interrupt: new Uint8Array(config.interruptBuffer),
@@ -342,6 +353,20 @@ async function handle(msg) {
     blob ? [/** @type {ArrayBuffer} */ (blob.buffer)] : []);
 }
 
+// Output of a streamed run, as it is printed. Back-pressure: past OUTPUT_WINDOW characters
+// that main.js has not written to the host yet, the code waits (as on a full pipe), unless
+// it is being interrupted.
+/** @param {number} id @param {"stdout" | "stderr"} stream @param {string} text */
+function sendOutput(id, stream, text) {
+  self.postMessage({ type: "output", id, stream, text });
+  outputSent = (outputSent + text.length) | 0;
+  for (;;) {
+    const acked = Atomics.load(outputAck, 0);
+    if (((outputSent - acked) | 0) <= OUTPUT_WINDOW || interrupt[0] !== 0) return;
+    Atomics.wait(outputAck, 0, acked, 100);
+  }
+}
+
 /** Python's exception for an errno of emscripten's FS, by errno name (ERRNO_CODES). */
 const ERRNO_TYPES = {
   ENOENT: "FileNotFoundError", EISDIR: "IsADirectoryError", ENOTDIR: "NotADirectoryError",
@@ -374,7 +399,9 @@ const OPS = {
       }
     }
     self.postMessage({ type: "started", id: msg.id });
-    const out = runner.run_now(msg.code, msg.runNo ?? msg.id) ?? await runner.run_pending();
+    /** @type {((stream: "stdout" | "stderr", text: string) => void) | null} */
+    const emit = msg.stream ? (stream, text) => sendOutput(msg.id, stream, text) : null;
+    const out = runner.run_now(msg.code, msg.runNo ?? msg.id, emit) ?? await runner.run_pending();
     hostfs?.commitAll(); // files left open reach the host before the changes are reported
     const [json, blob] = out.toJs();
     out.destroy();
