@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 MCP    := .mcp/node_modules/.bin/mcp-server-memory
 
-.PHONY: install setup demo test lint bench clean
+.PHONY: install setup demo test lint lint-js test-js build/pyodide bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,27 @@ $(MCP):
 demo: setup
 	$(BIN)/throwaway demo
 
-test: setup $(MCP)
+test: setup $(MCP) lint-js test-js
 	$(BIN)/ruff check throwaway tests bench
 	$(BIN)/pytest -q
+
+# The JS runtime on its own, offline: Deno's cache in build/, Pyodide's files (types, and
+# the interpreter hostfs tests run on) through build/pyodide, from the set `setup` verified.
+DENO    := DENO_DIR=build/deno DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 $(BIN)/deno
+RUNTIME := throwaway/sandbox/runtime
+OFFLINE := --no-remote --no-npm --no-lock
+
+build/pyodide: $(STAMP)
+	mkdir -p build
+	ln -sfn "$$($(BIN)/python -c 'from throwaway.sandbox.assets import ensure_assets; print(ensure_assets(quiet=True).core_dir)')" $@
+
+lint-js: build/pyodide
+	$(DENO) lint --config tests/js/deno.json $(RUNTIME) tests/js
+	$(DENO) check --config tests/js/deno.json $(OFFLINE) $(filter-out %/main.js,$(wildcard $(RUNTIME)/*.js)) tests/js/*.js
+	$(DENO) check --no-config $(OFFLINE) $(RUNTIME)/main.js  # the main thread: Deno's window types
+
+test-js: build/pyodide
+	$(DENO) test --config tests/js/deno.json $(OFFLINE) --unstable-detect-cjs --allow-read tests/js
 
 lint: install
 	$(BIN)/ruff check throwaway tests bench
@@ -43,4 +61,4 @@ bench: setup
 	$(BIN)/python bench/mcp_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mcp
+	rm -rf $(VENV) .pytest_cache .mcp build

@@ -1,3 +1,4 @@
+// @ts-check
 // hostfs.js: the emscripten file system type behind /mnt/<name>.
 //
 // Every node and stream operation asks the host, synchronously, through the
@@ -27,37 +28,75 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const EMPTY = new Uint8Array();
 
+/** @typedef {import("./emscripten.d.ts").FS} FS */
+/** @typedef {import("./emscripten.d.ts").Mount} Mount */
+/** @typedef {import("./emscripten.d.ts").Stream & {node: HostNode, head: Uint8Array,
+ *   version: number, counted?: boolean}} HostStream */
+/** What the host said of a file: size, mtime (s), permission bits, link target, folder. */
+/** @typedef {{size?: number, mtime?: number, mode?: number, link?: string,
+ *   dir?: boolean}} HostStat */
+/**
+ * A node under /mnt: an emscripten node with what this sandbox knows of the host's file.
+ * @typedef {import("./emscripten.d.ts").Node & {
+ *   parent: HostNode, link: string | null, version: number, opened: number,
+ *   hattr: {size: number, mtime: number, at: number, ttl?: number} | null,
+ *   hostErrno?: string, file?: OpenFile | null, unlinked?: boolean}} HostNode
+ */
+
+/**
+ * The file system type to mount at /mnt/<name> (`FS.mount(hostfs, {name, writable}, dir)`).
+ * @param {FS} FS
+ * @param {import("./emscripten.d.ts").ErrnoCodes} ERRNO
+ * @param {{bridge: import("./syncbridge.js").Bridge, timeoutMs: number,
+ *   module: {mmapAlloc(length: number): number, HEAPU8: Uint8Array}}} options
+ */
 export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
+  /** @param {string} name an errno name */
   const fail = (name) => new FS.ErrnoError(ERRNO[name] ?? ERRNO.EIO);
+  /** @type {Set<HostNode>} */
   const openFiles = new Set(); // nodes holding an OpenFile
 
+  /**
+   * One request about `node` (or `args.path`) to the host; errors become FS.ErrnoError.
+   * @param {HostNode} node @param {string} op @param {object} [args]
+   * @param {Uint8Array | null} [data]
+   */
   function call(node, op, args = {}, data = null) {
     const request = { op, mount: node.mount.opts.name, path: relPath(node), ...args };
     let answer;
     try {
       answer = bridge(request, data, timeoutMs);
     } catch (err) {
-      throw fail(err.code ?? "EIO");
+      throw fail(/** @type {{code?: string}} */ (err).code ?? "EIO");
     }
     if (answer.reply.errno) throw fail(answer.reply.errno);
     return answer;
   }
 
+  /** @param {HostNode} node @returns {string} the path inside the mount */
   function relPath(node) {
     const parts = [];
     for (let n = node; n !== n.mount.root; n = n.parent) parts.unshift(n.name);
     return parts.join("/");
   }
 
+  /** @param {HostNode} parent @param {string} name */
   function childPath(parent, name) {
     const base = relPath(parent);
     return base ? `${base}/${name}` : name;
   }
 
-  // Any exception other than FS.ErrnoError is fatal to Pyodide: make it EIO.
+  /**
+   * Any exception other than FS.ErrnoError is fatal to Pyodide: make it EIO.
+   * @template {Record<string, Function>} T
+   * @param {T} ops
+   * @returns {T}
+   */
   function guard(ops) {
+    /** @type {Record<string, Function>} */
+    const wrapped = ops;
     for (const [key, fn] of Object.entries(ops)) {
-      ops[key] = function (...args) {
+      wrapped[key] = function (/** @type {unknown[]} */ ...args) {
         try {
           return fn.apply(this, args);
         } catch (err) {
@@ -72,16 +111,22 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
 
   // ---- nodes -------------------------------------------------------------------
 
+  /** @param {Mount} mount @param {boolean} isDir @param {number | undefined} perm */
   function modeFor(mount, isDir, perm) {
     perm = (perm ?? (isDir ? 0o755 : 0o644)) & 0o7777;
     if (!mount.opts.writable) perm &= ~0o222;
     return (isDir ? S_IFDIR : S_IFREG) | perm;
   }
 
+  /**
+   * @param {HostNode} parent @param {string} name @param {boolean} isDir
+   * @param {HostStat | null} stat
+   * @returns {HostNode}
+   */
   function makeNode(parent, name, isDir, stat) {
     const link = typeof stat?.link === "string" ? stat.link : null; // emscripten follows it
     const mode = link ? S_IFLNK | 0o777 : modeFor(parent.mount, isDir, stat?.mode);
-    const node = FS.createNode(parent, name, mode, 0);
+    const node = /** @type {HostNode} */ (FS.createNode(parent, name, mode, 0));
     node.link = link;
     node.node_ops = nodeOps;
     node.stream_ops = streamOps;
@@ -94,18 +139,21 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   // emscripten's open() turns every lookup error into ENOENT. So a lookup that
   // fails otherwise (EACCES for a link out, EIO, ETIMEDOUT) returns a stand-in
   // node that raises the real error when used, and then drops out of the cache.
+  /** @param {HostNode} parent @param {string} name @param {string} errnoName */
   function brokenNode(parent, name, errnoName) {
     const node = makeNode(parent, name, true, null); // a folder, so listdir reaches us too
     node.hostErrno = errnoName;
     return node;
   }
 
+  /** @param {HostNode} node */
   function checkBroken(node) {
     if (!node.hostErrno) return;
     FS.hashRemoveNode(node);
     throw fail(node.hostErrno);
   }
 
+  /** @param {HostNode} node @param {HostStat} stat @param {number} [ttl] */
   function setAttr(node, stat, ttl = ATTR_TTL_MS) {
     node.hattr = { size: stat.size ?? 0, mtime: stat.mtime ?? 0, at: performance.now(), ttl };
     if (Number.isInteger(stat.mode) && !FS.isLink(node.mode)) {
@@ -113,27 +161,31 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     }
   }
 
+  /** @param {HostNode} parent @param {string} name @returns {HostNode | null} */
   function cachedChild(parent, name) {
     for (let n = FS.nameTable[FS.hashName(parent.id, name)]; n; n = n.name_next) {
-      if (n.parent.id === parent.id && n.name === name) return n;
+      if (n.parent.id === parent.id && n.name === name) return /** @type {HostNode} */ (n);
     }
     return null;
   }
 
   const nodeOps = guard({
+    /** @param {HostNode} node */
     getattr(node) {
       checkBroken(node);
       const file = node.file;
-      if (!file && (!node.hattr || performance.now() - node.hattr.at > node.hattr.ttl)) {
+      if (!file && (!node.hattr || performance.now() - node.hattr.at > (node.hattr.ttl ?? Infinity))) {
         setAttr(node, call(node, "stat").reply.stat);
       }
-      const size = file ? file.size : node.hattr.size;
-      const time = new Date(node.hattr.mtime * 1000);
+      const hattr = /** @type {NonNullable<HostNode["hattr"]>} */ (node.hattr);
+      const size = file ? file.size : hattr.size;
+      const time = new Date(hattr.mtime * 1000);
       return {
         dev: 1, ino: node.id, mode: node.mode, nlink: 1, uid: 0, gid: 0, rdev: 0, size,
         atime: time, mtime: time, ctime: time, blksize: 4096, blocks: Math.ceil(size / 4096),
       };
     },
+    /** @param {HostNode} node @param {{size?: number, mode?: number, timestamp?: number}} attr */
     setattr(node, attr) {
       // emscripten passes {size} for truncate, {mode} for chmod, {timestamp} for utime
       if (attr.size !== undefined) {
@@ -149,6 +201,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
         node.hattr = { ...(node.hattr ?? { size: 0 }), mtime, at: performance.now() };
       }
     },
+    /** @param {HostNode} parent @param {string} name */
     lookup(parent, name) {
       let reply;
       try {
@@ -161,6 +214,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       }
       return makeNode(parent, name, reply.stat.dir, reply.stat);
     },
+    /** @param {HostNode} parent @param {string} name @param {number} mode */
     mknod(parent, name, mode) {
       const path = childPath(parent, name);
       const perm = mode & 0o7777;
@@ -169,6 +223,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
         : call(parent, "create", { path, exclusive: true, mode: perm });
       return makeNode(parent, name, FS.isDir(mode), reply.stat ?? { size: 0, mtime: 0 });
     },
+    /** @param {HostNode} oldNode @param {HostNode} newDir @param {string} newName */
     rename(oldNode, newDir, newName) {
       call(oldNode, "rename", { dest: childPath(newDir, newName) });
       const replaced = cachedChild(newDir, newName);
@@ -179,15 +234,18 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       oldNode.name = newName; // FS.rename files the node again under these
       oldNode.parent = newDir;
     },
+    /** @param {HostNode} parent @param {string} name */
     unlink(parent, name) {
       const node = cachedChild(parent, name);
       if (node?.opened && !node.file) holdContent(node); // still readable through open fds
       call(parent, "remove", { path: childPath(parent, name) });
       if (node) forget(node);
     },
+    /** @param {HostNode} parent @param {string} name */
     rmdir(parent, name) {
       call(parent, "rmdir", { path: childPath(parent, name) });
     },
+    /** @param {HostNode} node */
     readdir(node) {
       checkBroken(node);
       const { reply } = call(node, "list");
@@ -201,10 +259,12 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       }
       return [".", "..", ...names];
     },
+    /** @param {HostNode} parent @param {string} name @param {string} target */
     symlink(parent, name, target) {
       const { reply } = call(parent, "symlink", { path: childPath(parent, name), target });
       return makeNode(parent, name, false, { ...reply.stat, link: reply.stat?.link ?? target });
     },
+    /** @param {HostNode} node */
     readlink(node) {
       if (!FS.isLink(node.mode)) throw fail("EINVAL");
       return node.link;
@@ -212,6 +272,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   });
 
   // A node that was unlinked or renamed over: open fds keep their data, nothing is committed.
+  /** @param {HostNode} node */
   function forget(node) {
     node.unlinked = true;
     if (node.file) node.file.dirty = false;
@@ -219,16 +280,19 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
 
   // ---- file content ------------------------------------------------------------
 
+  /** @param {HostNode} node @param {number} size @param {Uint8Array} first */
   function openFile(node, size, first) {
     node.file = OpenFile.load((op, args, data) => call(node, op, args, data), size, first);
     openFiles.add(node);
   }
 
+  /** @param {HostNode} node */
   function holdContent(node) {
     const { reply, data } = call(node, "open", { prefetch: PREFETCH });
     openFile(node, reply.stat.size, data);
   }
 
+  /** @param {HostNode} node @param {number} size */
   function truncate(node, size) {
     if (node.file) {
       node.file.resize(size);
@@ -239,14 +303,16 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     setAttr(node, { size, mtime: Date.now() / 1000 });
   }
 
+  /** @param {HostNode} node @param {boolean} [last] */
   function commit(node, last = false) {
-    const file = node.file;
+    const file = /** @type {OpenFile} */ (node.file);
     if (!file.dirty || node.unlinked) return;
     file.commit(last);
     node.version++;
     setAttr(node, { size: file.size, mtime: Date.now() / 1000 });
   }
 
+  /** @param {HostNode} node */
   function release(node) {
     node.opened--;
     if (node.opened > 0 || !node.file) return;
@@ -254,7 +320,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     try {
       commit(node, true);
     } finally {
-      const file = node.file;
+      const file = /** @type {OpenFile} */ (node.file);
       node.file = null;
       try {
         file.close();
@@ -264,6 +330,10 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
     }
   }
 
+  /**
+   * @param {HostStream} stream @param {Uint8Array} buffer @param {number} offset
+   * @param {number} length @param {number} position
+   */
   function readFromHost(stream, buffer, offset, length, position) {
     let done = 0;
     while (done < length) {
@@ -279,6 +349,7 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   // ---- streams -----------------------------------------------------------------
 
   const streamOps = guard({
+    /** @param {HostStream} stream */
     open(stream) {
       const node = stream.node;
       checkBroken(node);
@@ -297,16 +368,23 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       node.opened++;
       stream.counted = true;
     },
+    /** @param {HostStream} stream */
     dup(stream) {
       if (stream.counted) stream.node.opened++;
     },
+    /** @param {HostStream} stream */
     close(stream) {
       if (stream.counted) release(stream.node);
     },
+    /** @param {HostStream} stream */
     fsync(stream) {
       if (stream.node.file) commit(stream.node); // os.fsync(): commit now, keep writing after
       return 0;
     },
+    /**
+     * @param {HostStream} stream @param {Uint8Array} buffer @param {number} offset
+     * @param {number} length @param {number} position
+     */
     read(stream, buffer, offset, length, position) {
       const file = stream.node.file;
       if (file) return file.read(buffer, offset, length, position);
@@ -319,28 +397,42 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
       }
       return readFromHost(stream, buffer, offset, length, position);
     },
+    /**
+     * @param {HostStream} stream @param {Uint8Array} buffer @param {number} offset
+     * @param {number} length @param {number} position
+     */
     write(stream, buffer, offset, length, position) {
       const file = stream.node.file;
       if (!file) throw fail("EBADF");
       return file.write(buffer, offset, length, position);
     },
+    /** @param {HostStream} stream @param {number} offset @param {number} whence */
     llseek(stream, offset, whence) {
       let position = offset;
       if (whence === 1) position += stream.position;
       else if (whence === 2 && FS.isFile(stream.node.mode)) {
-        position += stream.node.file ? stream.node.file.size : stream.node.hattr.size;
+        const { file, hattr } = stream.node;
+        position += file ? file.size : /** @type {{size: number}} */ (hattr).size;
       }
       if (position < 0) throw fail("EINVAL");
       return position;
     },
     // mmap gets a private copy; a shared writable mapping writes back through msync
-    mmap(stream, length, position, prot, flags) {
+    /**
+     * @param {HostStream} stream @param {number} length @param {number} position
+     * @param {number} _prot @param {number} _flags
+     */
+    mmap(stream, length, position, _prot, _flags) {
       if (!FS.isFile(stream.node.mode)) throw fail("ENODEV");
       const ptr = module.mmapAlloc(length);
       if (!ptr) throw fail("ENOMEM");
       streamOps.read(stream, module.HEAPU8, ptr, length, position);
       return { ptr, allocated: true };
     },
+    /**
+     * @param {HostStream} stream @param {Uint8Array} buffer @param {number} offset
+     * @param {number} length
+     */
     msync(stream, buffer, offset, length) {
       streamOps.write(stream, buffer, 0, length, offset);
       return 0;
@@ -348,8 +440,9 @@ export function createHostFS(FS, ERRNO, { bridge, timeoutMs, module }) {
   });
 
   return {
+    /** @param {Mount} mount */
     mount(mount) {
-      const root = FS.createNode(null, "/", modeFor(mount, true, 0o777), 0);
+      const root = /** @type {HostNode} */ (FS.createNode(null, "/", modeFor(mount, true, 0o777), 0));
       root.node_ops = nodeOps;
       root.stream_ops = streamOps;
       root.mount = mount;

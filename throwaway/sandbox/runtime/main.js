@@ -1,3 +1,4 @@
+// @ts-check
 // main.js: the Deno main thread. Relays between the host (stdio frames) and the
 // Pyodide worker, and enforces the time limit from outside the worker.
 //
@@ -19,11 +20,22 @@ const GRACE_MS = 800; // time.sleep loops take ~150 ms to see an interrupt; allo
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A frame from the host: its JSON, and the bytes beside it. */
+/** @typedef {{msg: any, blob: Uint8Array | null}} Frame */
+/**
+ * A request the worker holds, with its time limit's timers.
+ * @typedef {ReturnType<typeof setTimeout>} Timer
+ * @typedef {{type: string, timeoutMs: number, timer?: Timer, kill?: Timer,
+ *   notify?: Timer, fired?: boolean, stream?: boolean}} Inflight
+ */
+
 class StdinReader {
   #reader = Deno.stdin.readable.getReader();
+  /** @type {Uint8Array[]} */
   #chunks = [];
   #size = 0;
 
+  /** @param {number} n @returns {Promise<Uint8Array | null>} n bytes, or null at the end */
   async read(n) {
     while (this.#size < n) {
       const { value, done } = await this.#reader.read();
@@ -45,20 +57,22 @@ class StdinReader {
     return out;
   }
 
+  /** @returns {Promise<Frame | null>} the next frame, or null at the end */
   async frame() {
     const header = await this.read(8);
     if (!header) return null;
     const view = new DataView(header.buffer);
-    const json = await this.read(view.getUint32(0));
-    const blob = await this.read(view.getUint32(4));
+    const json = /** @type {Uint8Array} */ (await this.read(view.getUint32(0)));
+    const blob = /** @type {Uint8Array} */ (await this.read(view.getUint32(4)));
     return { msg: JSON.parse(decoder.decode(json)), blob: blob.length ? blob : null };
   }
 }
 
 const stdin = new StdinReader();
-const tag = await stdin.read(16);
-const init = (await stdin.frame()).msg;
+const tag = /** @type {Uint8Array} */ (await stdin.read(16));
+const init = /** @type {Frame} */ (await stdin.frame()).msg;
 
+/** @param {object} msg @param {Uint8Array | null} [blob] */
 function send(msg, blob) {
   const json = encoder.encode(JSON.stringify(msg));
   const head = new Uint8Array(24 + json.length);
@@ -71,6 +85,7 @@ function send(msg, blob) {
   if (blob?.length) writeAll(blob); // no copy of big blobs into one frame
 }
 
+/** @param {Uint8Array} bytes */
 function writeAll(bytes) {
   for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
@@ -82,10 +97,13 @@ const syncBuffer = new SharedArrayBuffer(BUFFER_SIZE); // replies to blocking ca
 const interrupt = new Uint8Array(interruptBuffer);
 const outputBuffer = new SharedArrayBuffer(4); // characters of run output sent (worker.js)
 const outputAck = new Int32Array(outputBuffer);
-let worker = null;
+/** @type {Worker} */
+let worker = /** @type {any} */ (null); // set by startWorker, before any frame is read
 let ready = false;
+/** @type {Frame[]} */
 let waiting = []; // host requests held until the worker is ready
-let inflight = new Map(); // id -> {type, timeoutMs, timer, kill, fired}: requests the worker holds
+/** @type {Map<number, Inflight>} */
+const inflight = new Map(); // id -> requests the worker holds
 
 function startWorker() {
   ready = false;
@@ -99,6 +117,10 @@ function startWorker() {
   worker.postMessage({ type: "init", config: { ...init.config, ...buffers } });
 }
 
+/**
+ * Answer every request the worker holds, then end the process (the host starts a new one).
+ * @param {string} reason @param {{type: string, message: string}} [error]
+ */
 function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
   flushOutput();
   for (const [id, req] of inflight) {
@@ -107,6 +129,7 @@ function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
   Deno.exit(3);
 }
 
+/** @param {any} msg anything: the worker is not trusted */
 function onWorkerMessage(msg) {
   if (typeof msg !== "object" || msg === null) return;
   const req = inflight.get(msg.id);
@@ -150,10 +173,13 @@ function onWorkerMessage(msg) {
 // before the run's reply. The worker waits once too much is unsent (back-pressure).
 const OUTPUT_DELAY_MS = 10;
 const OUTPUT_BATCH = 1 << 16;
-let output = []; // [{id, stream, text}], consecutive text of one stream joined
+/** @type {{id: number, stream: string, text: string}[]} */
+let output = []; // consecutive text of one stream joined
 let outputChars = 0;
+/** @type {Timer | null} */
 let outputTimer = null;
 
+/** @param {number} id @param {string} stream @param {string} text */
 function queueOutput(id, stream, text) {
   const last = output.at(-1);
   if (last?.id === id && last.stream === stream) last.text += text;
@@ -164,7 +190,7 @@ function queueOutput(id, stream, text) {
 }
 
 function flushOutput() {
-  clearTimeout(outputTimer);
+  clearTimeout(outputTimer ?? undefined);
   outputTimer = null;
   for (const { id, stream, text } of output) send({ event: "output", id, stream, text });
   Atomics.add(outputAck, 0, outputChars);
@@ -173,6 +199,7 @@ function flushOutput() {
   outputChars = 0;
 }
 
+/** @param {Inflight} req */
 function onTimeout(req) {
   req.fired = true;
   interrupt[0] = 2;
@@ -183,6 +210,7 @@ function onTimeout(req) {
   }, GRACE_MS);
 }
 
+/** @param {Frame} frame */
 function forward({ msg, blob }) {
   interrupt[0] = 0;
   inflight.set(msg.id, { type: msg.type, timeoutMs: msg.timeoutMs, stream: msg.stream === true });

@@ -1,3 +1,4 @@
+// @ts-check
 // openfile.js: the content of a /mnt file while the sandbox has it open for writing.
 //
 // One OpenFile per node, shared by every stream and dup'ed fd of that file, so
@@ -10,23 +11,34 @@
 
 import { DATA_MAX } from "./syncbridge.js";
 
+/**
+ * The bridge call for one file: (op, args, data) -> the host's reply and data.
+ * @typedef {(op: string, args?: object, data?: Uint8Array | null) =>
+ *   {reply: any, data: Uint8Array}} FileHost
+ */
+
 export const SPILL_AT = 16 << 20;
 const WINDOW = 8 << 20;
 const EMPTY = new Uint8Array();
 
 export class OpenFile {
+  /** @param {FileHost} host @param {Uint8Array} initial the content so far */
   constructor(host, initial) {
     this.host = host;
     this.data = new Uint8Array(Math.max(initial.length, 4096));
     this.data.set(initial);
     this.size = initial.length;
     this.dirty = false;
+    /** @type {number | null} */
     this.spool = null; // the host's number for the spool, once spilled
     this.start = 0; // the window: data[0, filled) belongs at [start, start + filled)
     this.filled = 0;
   }
 
-  // The file as the host has it: read here whole, or copied into a spool on the host.
+  /**
+   * The file as the host has it: read here whole, or copied into a spool on the host.
+   * @param {FileHost} host @param {number} size @param {Uint8Array} first its first bytes
+   */
   static load(host, size, first) {
     if (size <= SPILL_AT) return new OpenFile(host, readAll(host, size, first));
     const file = new OpenFile(host, EMPTY);
@@ -36,6 +48,8 @@ export class OpenFile {
     return file;
   }
 
+  /** @param {Uint8Array} buffer @param {number} offset @param {number} length
+   * @param {number} position @returns {number} the bytes read */
   read(buffer, offset, length, position) {
     const n = Math.max(0, Math.min(length, this.size - position));
     if (this.spool === null) {
@@ -55,6 +69,8 @@ export class OpenFile {
     return done;
   }
 
+  /** @param {Uint8Array} buffer @param {number} offset @param {number} length
+   * @param {number} position @returns {number} the bytes written */
   write(buffer, offset, length, position) {
     const end = position + length;
     this.dirty = true;
@@ -83,6 +99,7 @@ export class OpenFile {
     return length;
   }
 
+  /** @param {number} size */
   resize(size) {
     this.dirty = true;
     if (this.spool === null && size > SPILL_AT) this.spill();
@@ -97,7 +114,8 @@ export class OpenFile {
     this.size = size;
   }
 
-  // The content reaches the provider; `last` lets the bridge take the buffer itself.
+  /** The content reaches the provider; `last` lets the bridge take the buffer itself.
+   * @param {boolean} last */
   commit(last) {
     if (this.spool === null) {
       const data = this.data.subarray(0, this.size);
@@ -118,6 +136,7 @@ export class OpenFile {
     if (spool !== null) this.host("release", { spool });
   }
 
+  /** @param {number} size */
   grow(size) {
     if (size > this.data.length) {
       const grown = new Uint8Array(Math.max(size, this.data.length * 2));
@@ -142,6 +161,7 @@ export class OpenFile {
   }
 }
 
+/** @param {FileHost} host @param {number} size @param {Uint8Array} first */
 function readAll(host, size, first) {
   const out = new Uint8Array(size);
   out.set(first.subarray(0, size));

@@ -1,3 +1,4 @@
+// @ts-check
 // snapshot.js: memory snapshots of an interpreter with packages already imported.
 //
 // Pyodide's own snapshot (makeMemorySnapshot) holds the wasm heap only. Once a
@@ -24,34 +25,72 @@ const HEADER = 28;
 const DUMP_ROOTS = ["/lib/python3.12/site-packages", "/usr/lib"];
 const O_CREAT_TRUNC_EXCL = 0o100 | 0o1000 | 0o200;
 
-/** Watch side-module instantiations from now on (call before loadPackage). */
+/** @typedef {import("./emscripten.d.ts").Pyodide} Pyodide */
+/** @typedef {import("./emscripten.d.ts").Module} Module */
+/** @typedef {import("./emscripten.d.ts").FS} FS */
+/**
+ * One side module as it was instantiated: its file, the library that pulled it in, and
+ * where it went in memory and in the function table.
+ * @typedef {{path: string, top: string | undefined, global: boolean, memoryBase: number,
+ *   tableBase: number, memorySize: number, tableSize: number, tableLenBefore: number}} SideModule
+ */
+/** @typedef {{loads: SideModule[], tableStart: number, stop(): void}} Recorder */
+/** A file of the snapshot: [path, mode, mtime (ms), offset in the files part, length]. */
+/** @typedef {[string, number, number, number, number]} FileEntry */
+/**
+ * The meta JSON of a snapshot file (a plain snapshot has only `loads`, `files`, `check`
+ * and `loadedPackages`; the rest comes with packages).
+ * @typedef {{loads: SideModule[], files: FileEntry[], check: string,
+ *   loadedPackages: Record<string, string>, tableStart: number, tableLen: number,
+ *   slots: [number, string, string][], jsSlots: [number, string, string | null][],
+ *   handles: [number, string][], fds: [number, string, number, number][],
+ *   dirs: string[], links: [string, string][]}} SnapshotMeta
+ */
+/**
+ * @typedef {{meta: SnapshotMeta, heap: Uint8Array<ArrayBuffer> | null,
+ *   files: Uint8Array<ArrayBuffer>}} Snapshot
+ */
+
+/**
+ * Watch side-module instantiations from now on (call before loadPackage).
+ * @param {Pyodide} pyodide
+ * @returns {Recorder}
+ */
 export function recordSideModules(pyodide) {
   const M = pyodide._module, FS = M.FS;
+  /** @type {SideModule[]} */
   const loads = [];
+  /** @type {WeakMap<object, string>} */
   const pathOf = new WeakMap();
   const saved = { readFile: FS.readFile, load: M.loadDynamicLibrary, inst: WebAssembly.instantiate };
+  /** @type {{lib: string, global: boolean} | null} */
   let top = null;
+  /** @this {FS} @param {string} path @param {object} [opts] */
   FS.readFile = function (path, opts) {
     const data = saved.readFile.call(this, path, opts);
     if (data instanceof Uint8Array) pathOf.set(data, path);
     return data;
   };
+  /** @this {Module} @param {string} lib @param {{global?: boolean}} [flags] @param {unknown[]} rest */
   M.loadDynamicLibrary = function (lib, flags, ...rest) {
     top = { lib, global: !!flags?.global };
     return saved.load.call(this, lib, flags, ...rest);
   };
-  WebAssembly.instantiate = function (source, imports) {
+  /** @this {unknown} @param {BufferSource} source @param {any} imports */
+  function instantiate(source, imports) {
     if (imports?.["GOT.mem"] && imports.env) { // a side module (the main module has no GOT)
       const dylink = M.getDylinkMetadata(source);
       loads.push({
-        path: pathOf.get(source) ?? null, top: top?.lib, global: top?.global ?? false,
+        path: /** @type {string} */ (pathOf.get(source) ?? null), top: top?.lib,
+        global: top?.global ?? false,
         memoryBase: imports.env.__memory_base, tableBase: imports.env.__table_base,
         memorySize: dylink.memorySize, tableSize: dylink.tableSize,
         tableLenBefore: M.wasmTable.length,
       });
     }
     return saved.inst.call(this, source, imports);
-  };
+  }
+  WebAssembly.instantiate = /** @type {typeof WebAssembly.instantiate} */ (instantiate);
   return {
     loads,
     tableStart: M.wasmTable.length,
@@ -63,11 +102,16 @@ export function recordSideModules(pyodide) {
   };
 }
 
-/** The whole snapshot file, after the packages are imported. */
+/**
+ * The whole snapshot file, after the packages are imported.
+ * @param {Pyodide} pyodide @param {Recorder | null} recorder
+ * @param {string} [check] Python run after a restore to check it
+ */
 export function makeSnapshot(pyodide, recorder, check) {
   recorder?.stop();
   pyodide.runPython("import gc; gc.collect(); gc.disable()");
-  const meta = recorder ? describeState(pyodide, recorder) : { loads: [], files: [] };
+  /** @type {SnapshotMeta} */
+  const meta = /** @type {any} */ (recorder ? describeState(pyodide, recorder) : { loads: [], files: [] });
   meta.check = check ?? "";
   const files = recorder ? dumpFiles(pyodide.FS, meta, importedBytecode(pyodide)) : new Uint8Array();
   const packages = { ...pyodide.loadedPackages };
@@ -78,16 +122,22 @@ export function makeSnapshot(pyodide, recorder, check) {
   return pack(meta, heap, files);
 }
 
+/** @param {Pyodide} pyodide @param {Recorder} recorder */
 function describeState(pyodide, { loads, tableStart }) {
   const M = pyodide._module, FS = M.FS;
+  /** @type {Map<Function, [string, string]>} */
   const exportOf = new Map();
   for (const [name, dso] of Object.entries(M.LDSO.loadedLibsByName)) {
     for (const [sym, fn] of Object.entries(dso.exports ?? {})) {
       if (typeof fn === "function" && !exportOf.has(fn)) exportOf.set(fn, [name, sym]);
     }
   }
+  /** @param {number} i */
   const own = (i) => loads.some((l) => i >= l.tableBase && i < l.tableBase + l.tableSize);
-  const slots = [], loose = new Set();
+  /** @type {SnapshotMeta["slots"]} */
+  const slots = [];
+  /** @type {Set<number>} */
+  const loose = new Set();
   for (let i = tableStart; i < M.wasmTable.length; i++) {
     const fn = own(i) ? null : M.wasmTable.get(i);
     if (!fn) continue;
@@ -96,21 +146,28 @@ function describeState(pyodide, { loads, tableStart }) {
     else loose.add(i);
   }
   // the rest are JS functions wrapped by addFunction: find them by their address
+  /** @type {SnapshotMeta["jsSlots"]} */
   const jsSlots = [];
   const named = [...Object.entries(M.LDSO.loadedLibsByName.__main__.exports), ...Object.entries(M)];
   for (const [sym, fn] of named) {
     if (typeof fn !== "function" || !loose.size) continue;
     const at = M.getFunctionAddress(fn);
-    if (loose.delete(at)) jsSlots.push([at, sym, fn.sig ?? null]);
+    if (loose.delete(at)) jsSlots.push([at, sym, /** @type {{sig?: string}} */ (fn).sig ?? null]);
   }
   if (loose.size) throw new Error(`${loose.size} table slots could not be attributed`);
+  /** @type {SnapshotMeta["handles"]} */
   const handles = Object.entries(M.LDSO.loadedLibsByHandle)
     .filter(([h]) => +h !== 0).map(([h, dso]) => [+h, dso.name]);
-  const fds = FS.streams.filter((s) => s && s.fd > 2).map((s) => [s.fd, s.path, s.flags, s.position]);
+  /** @type {SnapshotMeta["fds"]} */
+  const fds = FS.streams.flatMap((s) => s && s.fd > 2 ? [[s.fd, s.path, s.flags, s.position]] : []);
   return { loads, tableStart, tableLen: M.wasmTable.length, slots, jsSlots, handles, fds };
 }
 
-// The .pyc files of modules already imported: their code is in the heap, never read again.
+/**
+ * The .pyc files of modules already imported: their code is in the heap, never read again.
+ * @param {Pyodide} pyodide
+ * @returns {Set<string>}
+ */
 function importedBytecode(pyodide) {
   const list = pyodide.runPython(`import sys
 [m.__cached__ for m in list(sys.modules.values()) if isinstance(getattr(m, "__cached__", None), str)]`);
@@ -121,9 +178,21 @@ function importedBytecode(pyodide) {
   }
 }
 
+/**
+ * The files under DUMP_ROOTS, listed in `meta`; returns their bytes end to end.
+ * @param {FS} FS @param {SnapshotMeta} meta @param {Set<string>} skip
+ */
 function dumpFiles(FS, meta, skip) {
-  const dirs = [], files = [], links = [], chunks = [];
+  /** @type {string[]} */
+  const dirs = [];
+  /** @type {FileEntry[]} */
+  const files = [];
+  /** @type {[string, string][]} */
+  const links = [];
+  /** @type {Uint8Array[]} */
+  const chunks = [];
   let size = 0;
+  /** @param {string} dir */
   const walk = (dir) => {
     for (const name of FS.readdir(dir)) {
       if (name === "." || name === "..") continue;
@@ -157,6 +226,7 @@ function dumpFiles(FS, meta, skip) {
   return blob;
 }
 
+/** @param {SnapshotMeta} meta @param {Uint8Array} heap @param {Uint8Array} files */
 function pack(meta, heap, files) {
   const json = new TextEncoder().encode(JSON.stringify(meta));
   const out = new Uint8Array(HEADER + json.length + heap.length + files.length);
@@ -171,7 +241,11 @@ function pack(meta, heap, files) {
   return out;
 }
 
-/** {meta, heap, files} from a snapshot file, each part in its own buffer. */
+/**
+ * {meta, heap, files} from a snapshot file, each part in its own buffer.
+ * @param {string} path
+ * @returns {Snapshot}
+ */
 export function readSnapshot(path) {
   const file = Deno.openSync(path);
   try {
@@ -187,6 +261,7 @@ export function readSnapshot(path) {
   }
 }
 
+/** @param {Deno.FsFile} file @param {number} size */
 function readExactly(file, size) {
   const out = new Uint8Array(size);
   for (let at = 0; at < size;) {
@@ -197,21 +272,29 @@ function readExactly(file, size) {
   return out;
 }
 
-/** Start compiling the side modules (off the main path: V8 compiles in the background). */
+/**
+ * Start compiling the side modules (off the main path: V8 compiles in the background).
+ * @param {Snapshot} snapshot
+ * @returns {Promise<WebAssembly.Module[]>}
+ */
 export function compileSideModules({ meta, files }) {
   const byPath = new Map(meta.files.map((f) => [f[0], f]));
   return Promise.all(meta.loads.map((l) => {
-    const [, , , at, len] = byPath.get(l.path);
+    const [, , , at, len] = /** @type {FileEntry} */ (byPath.get(l.path));
     return WebAssembly.compile(files.subarray(at, at + len));
   }));
 }
 
-/** Put the packages of a snapshot back into the interpreter loaded from its heap. */
+/**
+ * Put the packages of a snapshot back into the interpreter loaded from its heap.
+ * @param {Pyodide} pyodide @param {Snapshot} snapshot
+ * @param {Promise<WebAssembly.Module[]> | null} compiling from compileSideModules
+ */
 export async function restorePackages(pyodide, { meta, files }, compiling) {
   if (!meta.loads.length) return;
   const M = pyodide._module;
   restoreFiles(M.FS, meta, files);
-  const modules = await compiling;
+  const modules = /** @type {WebAssembly.Module[]} */ (await compiling);
   if (M.wasmTable.length > meta.tableStart) {
     throw new Error(`the function table has ${M.wasmTable.length} slots, expected ${meta.tableStart}`);
   }
@@ -221,17 +304,22 @@ export async function restorePackages(pyodide, { meta, files }, compiling) {
   Object.assign(pyodide.loadedPackages, meta.loadedPackages);
 }
 
+/** @param {FS} FS @param {SnapshotMeta} meta @param {Uint8Array} files */
 function restoreFiles(FS, meta, files) {
   const MEMFS = FS.filesystems.MEMFS;
   for (const dir of meta.dirs) FS.mkdirTree(dir);
-  let dirPath = null, dirNode = null;
+  /** @type {string | null} */
+  let dirPath = null;
+  /** @type {import("./emscripten.d.ts").Node | null} */
+  let dirNode = null;
   for (const [path, mode, mtime, at, len] of meta.files) {
     const slash = path.lastIndexOf("/");
     if (path.slice(0, slash) !== dirPath) {
       dirPath = path.slice(0, slash);
       dirNode = FS.lookupPath(dirPath).node;
     }
-    const node = MEMFS.createNode(dirNode, path.slice(slash + 1), mode, 0);
+    const node = MEMFS.createNode(/** @type {import("./emscripten.d.ts").Node} */ (dirNode),
+      path.slice(slash + 1), mode, 0);
     node.contents = files.subarray(at, at + len); // zero-copy: a view of the snapshot's files
     node.usedBytes = len;
     node.timestamp = mtime;
@@ -248,8 +336,10 @@ function restoreFiles(FS, meta, files) {
   }
 }
 
+/** @param {Module} M @param {SideModule[]} loads @param {WebAssembly.Module[]} modules */
 function instantiateAll(M, loads, modules) {
   const handle = M._calloc(64, 1); // a stand-in `struct dso` telling the loader where to go
+  /** @type {Map<string | undefined, Record<string, unknown> | null>} */
   const scopes = new Map();
   try {
     loads.forEach((l, i) => {
@@ -261,7 +351,7 @@ function instantiateAll(M, loads, modules) {
       M.HEAPU32[(handle + 12) >> 2] = l.memoryBase;
       M.HEAPU32[(handle + 20) >> 2] = l.tableBase;
       if (!scopes.has(l.top)) scopes.set(l.top, l.global ? null : {});
-      const scope = scopes.get(l.top);
+      const scope = scopes.get(l.top) ?? null;
       const dso = M.newDSO(l.path, undefined, "loading");
       dso.refcount = Infinity;
       dso.global = l.global;
@@ -279,16 +369,20 @@ function instantiateAll(M, loads, modules) {
   }
 }
 
+/** @param {Module} M @param {SnapshotMeta} meta */
 function refillTable(M, meta) {
   if (M.wasmTable.length < meta.tableLen) M.wasmTable.grow(meta.tableLen - M.wasmTable.length);
   for (const [i, lib, sym] of meta.slots) {
-    const fn = M.LDSO.loadedLibsByName[lib]?.exports?.[sym];
+    const fn = /** @type {Function | undefined} */ (M.LDSO.loadedLibsByName[lib]?.exports?.[sym]);
     if (!fn) throw new Error(`the snapshot needs ${lib}:${sym}, which is not loaded`);
     if (M.wasmTable.get(i) !== fn) M.wasmTable.set(i, fn);
   }
   for (const [i, sym, sig] of meta.jsSlots) {
-    const fn = M.LDSO.loadedLibsByName.__main__.exports[sym] ?? M[sym];
-    if (!M.wasmTable.get(i)) M.setWasmTableEntry(i, M.convertJsFunctionToWasm(fn, sig ?? fn.sig));
+    /** @type {Function & {sig?: string}} */
+    const fn = /** @type {any} */ (M.LDSO.loadedLibsByName.__main__.exports[sym] ?? M[sym]);
+    if (!M.wasmTable.get(i)) {
+      M.setWasmTableEntry(i, M.convertJsFunctionToWasm(fn, /** @type {string} */ (sig ?? fn.sig)));
+    }
   }
   M.updateTableMap(meta.tableStart, M.wasmTable.length - meta.tableStart);
 }

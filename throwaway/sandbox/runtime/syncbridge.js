@@ -1,3 +1,4 @@
+// @ts-check
 // syncbridge.js: blocking calls from the Pyodide worker to the host.
 //
 // Python code in the worker cannot await (a file read is a plain C call), so
@@ -16,19 +17,36 @@ export const BUFFER_SIZE = 64 + PAYLOAD_MAX;
 const SLICE_MS = 50; // how often a blocked call checks for the time-limit interrupt
 
 export class BridgeError extends Error {
+  /** @param {"EINTR" | "ETIMEDOUT"} code */
   constructor(code) {
     super(code);
     this.code = code; // "EINTR" (time limit reached) or "ETIMEDOUT"
   }
 }
 
-// Returns call(request, data, timeoutMs) -> {reply, data}; throws BridgeError.
+/**
+ * A blocking call to the host: the request (made JSON), data beside it, and how long to
+ * wait. Returns the host's reply and its data; throws BridgeError.
+ * @typedef {(request: object, data: Uint8Array | null, timeoutMs: number) =>
+ *   {reply: any, data: Uint8Array}} Bridge
+ */
+/**
+ * What the worker posts to main.js for each call.
+ * @typedef {{type: "sync", seq: number, json: string, blob: Uint8Array | null}} SyncMessage
+ */
+
+/**
+ * @param {{buffer: SharedArrayBuffer, interrupt: Uint8Array,
+ *   post: (msg: SyncMessage) => void}} options
+ * @returns {Bridge}
+ */
 export function createSyncBridge({ buffer, interrupt, post }) {
   const ctl = new Int32Array(buffer, 0, 16);
   const bytes = new Uint8Array(buffer);
   const decoder = new TextDecoder();
   let seq = 0;
 
+  /** @param {"EINTR" | "ETIMEDOUT"} code @returns {never} */
   function abandon(code) {
     Atomics.store(ctl, 1, 0); // a late answer no longer matches any request
     Atomics.store(ctl, 0, 0);
@@ -53,7 +71,13 @@ export function createSyncBridge({ buffer, interrupt, post }) {
   };
 }
 
-// Used by main.js: put a host reply into the shared buffer and wake the worker.
+/**
+ * Used by main.js: put a host reply into the shared buffer and wake the worker.
+ * @param {SharedArrayBuffer} buffer
+ * @param {number} seq the request's number; a reply to an abandoned request is dropped
+ * @param {string} json
+ * @param {Uint8Array | null} data
+ */
 export function deliver(buffer, seq, json, data) {
   const ctl = new Int32Array(buffer, 0, 16);
   if (Atomics.load(ctl, 0) !== 1 || Atomics.load(ctl, 1) !== seq) return; // abandoned

@@ -1,3 +1,4 @@
+// @ts-check
 // worker.js: the Web Worker that runs Pyodide.
 //
 // Sandboxed code can reach everything in this file's realm (globalThis, Deno,
@@ -18,14 +19,55 @@ import {
 } from "./snapshot.js";
 
 // Hygiene: stray console output must not land on the protocol's stdout.
-for (const name of ["log", "info", "debug", "warn"]) console[name] = console.error;
+for (const name of /** @type {const} */ (["log", "info", "debug", "warn"])) console[name] = console.error;
+
+/** @typedef {import("./emscripten.d.ts").Pyodide} Pyodide */
+/**
+ * What main.js boots the worker with (process.py boot_config, plus the shared buffers).
+ * @typedef {{memoryMb: number, indexURL: string, packageCacheDir: string,
+ *   snapshotPath?: string, codeCache?: string, makeSnapshot?: MakeSnapshot,
+ *   interruptBuffer: SharedArrayBuffer, syncBuffer: SharedArrayBuffer,
+ *   outputBuffer: SharedArrayBuffer}} BootConfig
+ */
+/**
+ * What a snapshot is made of (warmup.py ensure_snapshot).
+ * @typedef {{packages: string[], imports: string, check: string, fontCache: string,
+ *   modules: Record<string, string>}} MakeSnapshot
+ */
+/**
+ * A session's set-up (sandbox.py _config).
+ * @typedef {{files?: Record<string, string>, mounts: {name: string, writable: boolean}[],
+ *   fsTimeoutMs: number, modules: Record<string, string>, outputLimit: number,
+ *   memoryMb: number, importMap: Record<string, string>,
+ *   wheels: Record<string, string>}} SessionConfig
+ */
+/**
+ * A request from main.js (the host's, relayed); which fields it has depends on `type`.
+ * @typedef {{type: string, id: number, config: SessionConfig, code: string, runNo?: number,
+ *   stream?: boolean,
+ *   path: string, size?: number, offset: number, blob: Uint8Array | null,
+ *   json: string}} Request
+ */
+/** The runner module (runtime/runner.py) as JavaScript sees it. */
+/** @typedef {Record<string, (...args: any[]) => any>} Runner */
 
 const FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json";
-let pyodide, runner, bridge, hostfs; // hostfs: the /mnt file systems, once mounted
-let interrupt, outputAck; // shared with main.js: the interrupt flag, characters of output it sent
+/** @type {Pyodide} */
+let pyodide;
+/** @type {Runner} */
+let runner;
+/** @type {import("./syncbridge.js").Bridge} */
+let bridge;
+/** @type {ReturnType<typeof createHostFS> | undefined} */
+let hostfs; // the /mnt file systems, once mounted
+/** @type {Uint8Array} */
+let interrupt; // shared with main.js: the interrupt flag
+/** @type {Int32Array} */
+let outputAck; // shared with main.js: characters of output it sent
 let outputSent = 0; // characters of output posted to main.js (wraps, as outputAck does)
 const OUTPUT_WINDOW = 1 << 20; // characters of output posted that main.js has not sent yet
 let queue = Promise.resolve();
+/** @type {Map<number, (reply: {json: string, blob: Uint8Array | null}) => void>} */
 const pendingCalls = new Map();
 let nextCallId = 1;
 
@@ -36,7 +78,10 @@ self.onmessage = (event) => {
   else queue = queue.then(() => handle(msg));
 };
 
-// A boot that fails ends the worker; the host then starts from a plainer snapshot.
+/**
+ * A boot that fails ends the worker; the host then starts from a plainer snapshot.
+ * @param {any} err
+ */
 function fail(err) {
   console.error(`boot failed: ${err?.stack ?? err}`);
   self.postMessage({ type: "failed" });
@@ -47,14 +92,17 @@ function fail(err) {
 // all lead here and cannot be reassigned. Memories declared inside a wasm module, and
 // whatever else lives outside the wasm heap, are bounded by the host's RSS watchdog.
 // Nested workers (a realm with its own, unclamped constructor) are not offered.
+/** @param {number} megabytes */
 function clampMemory(megabytes) {
   const Native = WebAssembly.Memory;
   const cap = Math.floor(megabytes * 16); // 64 KiB pages
+  /** @param {WebAssembly.MemoryDescriptor} desc */
   function Memory(desc) {
     if (!new.target) throw new TypeError("WebAssembly.Memory must be called with new");
     const maximum = Math.min(desc?.maximum ?? cap, cap);
     return Reflect.construct(Native, [{ ...desc, maximum }], new.target);
   }
+  /** @param {unknown} value */
   const fixed = (value) => ({ value, writable: false, configurable: false });
   Object.defineProperty(Memory, "prototype", fixed(Native.prototype));
   Object.defineProperty(Native.prototype, "constructor", fixed(Memory));
@@ -79,9 +127,11 @@ if "numpy" in sys.modules:
 // Boot: the interpreter alone (from a snapshot when there is one). The session's
 // own set-up (mounts, modules, limits) comes later with "configure", so a booted
 // process can wait in a pool until a session takes it.
+/** @param {BootConfig} config */
 async function boot(config) {
   clampMemory(config.memoryMb);
   const script = runPyodideScript(config.indexURL, config.codeCache);
+  /** @type {NonNullable<Parameters<typeof loadPyodide>[0]>} */
   const options = {
     indexURL: config.indexURL,
     packageCacheDir: config.packageCacheDir,
@@ -91,8 +141,8 @@ async function boot(config) {
   if (config.makeSnapshot) return await makeSnapshotFile(options, config.makeSnapshot, script);
   const snapshot = config.snapshotPath ? readSnapshot(config.snapshotPath) : null;
   const compiling = snapshot && compileSideModules(snapshot);
-  if (snapshot) options._loadSnapshot = snapshot.heap;
-  pyodide = await loadPyodide(options);
+  if (snapshot) options._loadSnapshot = /** @type {Uint8Array} */ (snapshot.heap);
+  pyodide = /** @type {Pyodide} */ (/** @type {unknown} */ (await loadPyodide(options)));
   delete options._loadSnapshot; // Pyodide keeps its options: let the heap bytes go
   if (snapshot) {
     snapshot.heap = null;
@@ -106,7 +156,7 @@ async function boot(config) {
   bridge = createSyncBridge({
     buffer: config.syncBuffer,
     interrupt: new Uint8Array(config.interruptBuffer),
-    post: (msg) => self.postMessage(msg, msg.blob ? [msg.blob.buffer] : []),
+    post: (msg) => self.postMessage(msg, msg.blob ? [/** @type {ArrayBuffer} */ (msg.blob.buffer)] : []),
   });
   self.postMessage({ type: "ready" });
 }
@@ -115,6 +165,7 @@ async function boot(config) {
 // before loadPyodide would import it. Deno has no writable cache folder (nothing a
 // sandbox writes may outlive it), so its own import would parse and compile the file
 // anew each time (~0.3 s); V8 checks the cache against the source and ignores a stale one.
+/** @param {string} indexURL @param {string} [cachePath] */
 function runPyodideScript(indexURL, cachePath) {
   const file = `${indexURL}pyodide.asm.js`;
   let cachedData;
@@ -131,11 +182,17 @@ function runPyodideScript(indexURL, cachePath) {
   return script; // the file set globalThis._createPyodideModule, which loadPyodide uses
 }
 
-// A snapshot with `packages` loaded and `imports` run (Agg backend, prebuilt fonts).
+/**
+ * A snapshot with `packages` loaded and `imports` run (Agg backend, prebuilt fonts).
+ * @param {NonNullable<Parameters<typeof loadPyodide>[0]>} options
+ * @param {MakeSnapshot} make
+ * @param {vm.Script} script
+ */
 async function makeSnapshotFile(options, { packages, imports, check, fontCache, modules }, script) {
-  pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
+  pyodide = /** @type {Pyodide} */ (/** @type {unknown} */ (
+    await loadPyodide({ ...options, _makeSnapshot: true })));
   const cache = script.createCachedData(); // what V8 compiled of pyodide.asm.js so far
-  self.postMessage({ type: "codecache", blob: cache }, [cache.buffer]);
+  self.postMessage({ type: "codecache", blob: cache }, [/** @type {ArrayBuffer} */ (cache.buffer)]);
   pyodide.runPython(WARMUP);
   installModules(modules);
   pyodide.runPython("import _throwaway_runner");
@@ -151,7 +208,7 @@ async function makeSnapshotFile(options, { packages, imports, check, fontCache, 
     if (packages.includes("matplotlib")) pyodide.runPython("import _throwaway_backend");
   }
   const file = makeSnapshot(pyodide, recorder, check);
-  self.postMessage({ type: "snapshot", blob: file }, [file.buffer]);
+  self.postMessage({ type: "snapshot", blob: file }, [/** @type {ArrayBuffer} */ (file.buffer)]);
 }
 
 // Whether anything in /workspace may have changed since the last call: the runner
@@ -159,24 +216,30 @@ async function makeSnapshotFile(options, { packages, imports, check, fontCache, 
 // takes seconds; of none, a fifth of a trivial run). Emscripten's tracking hooks see
 // opens for writing, writes, deletes, moves, new folders and links; truncate, utime
 // and chmod are caught around the FS calls that make them.
+/** @param {import("./emscripten.d.ts").FS} FS @returns {() => boolean} */
 function watchWorkspace(FS) {
   let changed = true;
+  /** @param {unknown} path */
   const at = (path) => {
     if (typeof path !== "string" || !path.startsWith("/") || path.startsWith("/workspace")) {
       changed = true;
     }
   };
   Object.assign(FS.trackingDelegate, {
+    /** @param {string} path @param {number} flags */
     onOpenFile: (path, flags) => (flags & (3 | 64 | 512)) && at(path), // O_WRONLY|O_RDWR|O_CREAT|O_TRUNC
     onWriteToFile: at,
     onDeletePath: at,
+    /** @param {string} from @param {string} to */
     onMovePath: (from, to) => (at(from), at(to)),
     onMakeDirectory: at,
-    onMakeSymlink: (target, path) => at(path),
+    /** @param {string} _target @param {string} path */
+    onMakeSymlink: (_target, path) => at(path),
   });
+  const calls = /** @type {Record<string, Function>} */ (/** @type {unknown} */ (FS));
   for (const name of ["truncate", "ftruncate", "utime", "chmod", "fchmod", "lchmod"]) {
-    const call = FS[name];
-    FS[name] = function (...args) {
+    const call = calls[name];
+    calls[name] = function (/** @type {unknown[]} */ ...args) {
       changed = true;
       return call.apply(this, args);
     };
@@ -188,7 +251,10 @@ function watchWorkspace(FS) {
   };
 }
 
-// Python modules of ours (and host functions') in /lib/throwaway, first on sys.path.
+/**
+ * Python modules of ours (and host functions') in /lib/throwaway, first on sys.path.
+ * @param {Record<string, string>} modules module name -> source
+ */
 function installModules(modules) {
   pyodide.FS.mkdirTree("/lib/throwaway");
   for (const [name, source] of Object.entries(modules)) {
@@ -202,7 +268,10 @@ if "/lib/throwaway" not in sys.path:
     sys.path.insert(0, "/lib/throwaway")`);
 }
 
-// Configure: the session's files, mounts, modules and limits, before its first run.
+/**
+ * Configure: the session's files, mounts, modules and limits, before its first run.
+ * @param {SessionConfig} config
+ */
 function configure(config) {
   for (const [path, source] of Object.entries(config.files ?? {})) {
     pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
@@ -211,7 +280,8 @@ function configure(config) {
   mountAll(config, bridge);
   pyodide.registerJsModule("_throwaway_host", {
     call: hostCall,
-    call_sync: (json, timeoutMs) => callSync(bridge, json, timeoutMs),
+    call_sync: (/** @type {string} */ json, /** @type {number} */ timeoutMs) =>
+      callSync(bridge, json, timeoutMs),
   });
   installModules(config.modules);
   runner = pyodide.pyimport("_throwaway_runner"); // already imported when from a snapshot
@@ -220,6 +290,7 @@ function configure(config) {
   return {};
 }
 
+/** @param {SessionConfig} config @param {import("./syncbridge.js").Bridge} bridge */
 function mountAll(config, bridge) {
   if (!config.mounts.length) return;
   hostfs = createHostFS(pyodide.FS, pyodide._module.ERRNO_CODES, {
@@ -233,16 +304,25 @@ function mountAll(config, bridge) {
   }
 }
 
-// A blocking call of a host function (throwaway_tools); answers a JSON string.
+/**
+ * A blocking call of a host function (throwaway_tools); answers a JSON string.
+ * @param {import("./syncbridge.js").Bridge} bridge @param {string} json
+ * @param {number} timeoutMs
+ */
 function callSync(bridge, json, timeoutMs) {
   try {
     const { reply } = bridge({ op: "call", ...JSON.parse(json) }, null, timeoutMs);
     return JSON.stringify(reply);
   } catch (err) {
-    return JSON.stringify({ errno: err.code ?? "EIO" });
+    return JSON.stringify({ errno: /** @type {{code?: string}} */ (err).code ?? "EIO" });
   }
 }
 
+/**
+ * An asynchronous call to the host (micropip.install); resolves with its reply.
+ * @param {string} op @param {string} json @param {Uint8Array | null} [blob]
+ * @returns {Promise<{json: string, blob: Uint8Array | null}>}
+ */
 function hostCall(op, json, blob) {
   const callId = nextCallId++;
   return new Promise((resolve) => {
@@ -251,28 +331,32 @@ function hostCall(op, json, blob) {
   });
 }
 
+/** @param {{callId: number, json: string, blob: Uint8Array | null}} msg */
 function settleCall(msg) {
   const resolve = pendingCalls.get(msg.callId);
   pendingCalls.delete(msg.callId);
   resolve?.({ json: msg.json, blob: msg.blob });
 }
 
+/** @param {Request} msg */
 async function handle(msg) {
+  /** @type {{blob?: Uint8Array | null, [key: string]: unknown}} */
   let reply;
   try {
-    reply = await OPS[msg.type](msg);
+    reply = await OPS[/** @type {keyof typeof OPS} */ (msg.type)](msg);
   } catch (err) {
     reply = fsError(err);
   }
   const blob = reply.blob ?? null;
   delete reply.blob;
   self.postMessage({ type: "done", id: msg.id, json: JSON.stringify(reply), blob },
-    blob ? [blob.buffer] : []);
+    blob ? [/** @type {ArrayBuffer} */ (blob.buffer)] : []);
 }
 
 // Output of a streamed run, as it is printed. Back-pressure: past OUTPUT_WINDOW characters
 // that main.js has not written to the host yet, the code waits (as on a full pipe), unless
 // it is being interrupted.
+/** @param {number} id @param {"stdout" | "stderr"} stream @param {string} text */
 function sendOutput(id, stream, text) {
   self.postMessage({ type: "output", id, stream, text });
   outputSent = (outputSent + text.length) | 0;
@@ -283,6 +367,7 @@ function sendOutput(id, stream, text) {
   }
 }
 
+/** @param {any} err @returns {{error: {type: string, message?: string, errno?: string}}} */
 function fsError(err) {
   if (err instanceof pyodide.FS.ErrnoError) { // by name: the host says its Linux number
     const codes = pyodide._module.ERRNO_CODES;
@@ -292,10 +377,13 @@ function fsError(err) {
   return { error: { type: err?.name ?? "Error", message: String(err?.message ?? err) } };
 }
 
+/** What the worker does for each request type; each answers a reply (and its blob). */
 const OPS = {
+  /** @param {Request} msg */
   configure(msg) {
     return configure(msg.config);
   },
+  /** @param {Request} msg */
   async run(msg) {
     const packages = runner.prepare(msg.code);
     if (packages) {
@@ -306,6 +394,7 @@ const OPS = {
       }
     }
     self.postMessage({ type: "started", id: msg.id });
+    /** @type {((stream: "stdout" | "stderr", text: string) => void) | null} */
     const emit = msg.stream ? (stream, text) => sendOutput(msg.id, stream, text) : null;
     const out = runner.run_now(msg.code, msg.runNo ?? msg.id, emit) ?? await runner.run_pending();
     hostfs?.commitAll(); // files left open reach the host before the changes are reported
@@ -313,10 +402,11 @@ const OPS = {
     out.destroy();
     return { ...JSON.parse(json), blob: blob.length ? blob : null };
   },
+  /** @param {Request} msg */
   read_file(msg) {
     const FS = pyodide.FS;
     const stat = FS.stat(msg.path);
-    if (FS.isDir(stat.mode)) throw new FS.ErrnoError(31);
+    if (FS.isDir(stat.mode)) throw new FS.ErrnoError(pyodide._module.ERRNO_CODES.EISDIR);
     if (msg.size === undefined) return { blob: FS.readFile(msg.path) };
     // one chunk: {offset, size} -> the bytes there and the file's whole size
     const blob = new Uint8Array(Math.max(0, Math.min(msg.size, stat.size - msg.offset)));
@@ -328,14 +418,17 @@ const OPS = {
     }
     return { size: stat.size, blob };
   },
+  /** @param {Request} msg */
   write_file(msg) {
     const parent = msg.path.slice(0, msg.path.lastIndexOf("/")) || "/";
     pyodide.FS.mkdirTree(parent);
     pyodide.FS.writeFile(msg.path, msg.blob ? new Uint8Array(msg.blob) : new Uint8Array());
     return {};
   },
+  /** @param {Request} msg */
   clear_dir(msg) {
     const FS = pyodide.FS;
+    /** @param {string} dir */
     const empty = (dir) => {
       for (const name of FS.readdir(dir)) {
         if (name === "." || name === "..") continue;
@@ -351,9 +444,11 @@ const OPS = {
     empty(msg.path);
     return {};
   },
+  /** @param {Request} msg */
   list_files(msg) {
     return { names: pyodide.FS.readdir(msg.path).filter((n) => n !== "." && n !== "..").sort() };
   },
+  /** @param {Request} msg */
   async install(msg) {
     const out = await runner.install_wheels(msg.json, msg.blob ?? new Uint8Array());
     return JSON.parse(out);
