@@ -18,7 +18,7 @@ from throwaway import Sandbox
 SECRET = f"throwaway-secret-{secrets.token_hex(8)}"
 os.environ["THROWAWAY_TEST_SECRET"] = SECRET
 #: No config file of the person running the tests changes the commands' defaults.
-os.environ["THROWAWAY_CONFIG"] = os.devnull + "/no-config.toml"
+os.environ["THROWAWAY_CONFIG"] = f"/nonexistent-{secrets.token_hex(8)}/config.toml"
 
 
 @pytest.fixture(scope="session")

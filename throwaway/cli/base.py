@@ -10,7 +10,7 @@ import click
 
 from throwaway.errors import ThrowawayError
 
-EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 1, 2, 124, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 124, 130, 141
 
 
 class LazyGroup(click.Group):

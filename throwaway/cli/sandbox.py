@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from throwaway.cli.base import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, main, or_exit
+from throwaway.cli.base import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TIMEOUT,
+    main,
+    or_exit,
+)
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -65,14 +73,19 @@ async def _warm_up(found: assets.Assets) -> None:
     help="Where to save images  [default: ./throwaway-out/exec-<time>]",
 )
 @click.option(
-    "--keep", "keep_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+    "--keep",
+    "keep_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Copy the sandbox's /workspace into DIR after the run.",
-)  # fmt: skip
+)
 @click.option(
-    "--json", "as_json", is_flag=True,
+    "--json",
+    "as_json",
+    is_flag=True,
     help="Print one JSON object (stdout, stderr, value, error, images, duration_ms, "
     "exit_status) instead of streaming the output.",
-)  # fmt: skip
+)
 @mount_option
 @mcp_options
 def exec_(
@@ -110,6 +123,9 @@ def exec_(
         sys.stdout.flush()
         click.secho("interrupted (Ctrl-C): the code was stopped", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except asyncio.CancelledError:  # stdout was closed (`exec gen.py | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     images = _save_images(result, out_dir)
     if keep_dir is not None:
         _keep(files, keep_dir)
@@ -126,10 +142,23 @@ async def _run_once(servers, limits: dict, code: str, output, keep: bool):
         sandbox = Sandbox(**limits, functions=servers.functions() if servers else None)
         try:
             await sandbox.start(for_code=code)  # with pandas & co. imported if the code needs them
-            result = await sandbox.run(code, on_output=output)
+            result = await sandbox.run(code, on_output=_until_closed(output))
             return result, unpack(await sandbox.snapshot_workspace()) if keep else []
         finally:
             await sandbox.close()
+
+
+def _until_closed(output):
+    """output, ending the run (by cancelling it) once what it writes to is closed."""
+    run = asyncio.current_task()
+
+    def write(stream: str, text: str) -> None:
+        try:
+            output(stream, text)
+        except BrokenPipeError:
+            run.cancel()
+
+    return write
 
 
 def write_live(stream: str, text: str) -> None:
