@@ -1,8 +1,8 @@
 """throwaway: an agent runtime that runs throwaway Python in a locked-down sandbox.
 
 The names below load on first use (PEP 562), so that `import throwaway` (and the
-`throwaway` command, which imports it) does not pay for the sandbox, httpx and
-fsspec until they are needed.
+`throwaway` command, which imports it) does not pay for the sandbox, the agent and
+durable stacks, httpx and fsspec until they are needed.
 """
 
 from __future__ import annotations
@@ -11,12 +11,17 @@ import importlib
 from typing import TYPE_CHECKING
 
 from throwaway.errors import (
+    BlobNotFound,
     DescribeError,
+    DurableError,
     FatalModelError,
     InstallError,
+    InvalidTask,
     ModelConfigError,
     ModelProviderError,
     RetryableModelError,
+    RunFailed,
+    RunNotFound,
     SandboxError,
     SandboxFileError,
     SetupError,
@@ -25,6 +30,7 @@ from throwaway.errors import (
 
 if TYPE_CHECKING:
     from throwaway import mounts
+    from throwaway.runs import Run, Runs
     from throwaway.sandbox import (
         ExecError,
         ExecResult,
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
         keep_warm,
         stop_warm,
     )
+    from throwaway.vfs.spec import MountSpec
 
 #: name -> module it comes from, imported on first use
 _LAZY = {
@@ -44,12 +51,16 @@ _LAZY = {
          "WarmPool", "keep_warm", "stop_warm"], "throwaway.sandbox",
     ),
     "mounts": "throwaway.mounts",
+    "MountSpec": "throwaway.vfs.spec",
+    "Run": "throwaway.runs",
+    "Runs": "throwaway.runs",
 }  # fmt: skip
 
 __all__ = [
-    "DescribeError", "ExecError", "ExecResult", "FatalModelError", "InstallError",
-    "ModelConfigError", "ModelProviderError", "OutputCut", "RetryableModelError", "Sandbox",
-    "SandboxError", "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox",
+    "BlobNotFound", "DescribeError", "DurableError", "ExecError", "ExecResult",
+    "FatalModelError", "InstallError", "InvalidTask", "ModelConfigError", "ModelProviderError",
+    "MountSpec", "OutputCut", "RetryableModelError", "Run", "RunFailed", "RunNotFound", "Runs",
+    "Sandbox", "SandboxError", "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox",
     "ThrowawayError", "WarmPool", "keep_warm", "mounts", "stop_warm",
 ]  # fmt: skip
 

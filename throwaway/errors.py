@@ -41,11 +41,32 @@ class InvalidTask(DurableError, ValueError):
 
 
 class RunNotFound(DurableError, KeyError):
-    """No run has this id in this queue."""
+    """No run has this id (or id prefix) in this queue."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"no run {run_id!r}")
+        self.run_id = run_id
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
+
+
+class AmbiguousRunId(DurableError, ValueError):
+    """An id prefix that more than one run's id starts with; ``matches`` lists them."""
+
+    def __init__(self, prefix: str, matches: list[str]):
+        shown = ", ".join(matches[:10]) + (", …" if len(matches) > 10 else "")
+        super().__init__(f"{prefix!r} is the start of more than one run: {shown}")
+        self.prefix, self.matches = prefix, matches
 
 
 class BlobNotFound(DurableError, KeyError):
     """No blob has this sha256."""
+
+    def __init__(self, sha: str):
+        super().__init__(f"no stored file with sha256 {sha}")
+        self.sha = sha
+
+    __str__ = Exception.__str__
 
 
 class RunFailed(ThrowawayError):

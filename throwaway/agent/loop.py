@@ -103,7 +103,7 @@ class Agent:
             response = ModelMessagesTypeAdapter.validate_python([raw])[0]
             messages.append(response)
             calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
-            requested = [{"name": c.tool_name, "args": c.args} for c in calls]
+            requested = [{"name": c.tool_name, "args": c.args_as_dict()} for c in calls]
             self.on_event({"kind": "model", "text": _text(response), "tool_calls": requested})
             if not calls:
                 return _text(response)
@@ -114,7 +114,7 @@ class Agent:
                 )
                 workspace = outcome["workspace"]
                 parts.append(_tool_reply(call, outcome))
-                self.on_event({"kind": "tool", "name": call.tool_name, "args": call.args,
+                self.on_event({"kind": "tool", "name": call.tool_name, "args": call.args_as_dict(),
                                "ok": outcome["ok"], "result": outcome["text"]})  # fmt: skip
             messages.append(ModelRequest(parts=parts))
         raise RunFailed(f"no final answer after {self.max_turns} model turns")

@@ -7,21 +7,22 @@ limits) so that any worker process can rebuild everything from them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic_ai.messages import ToolCallPart
+
 from throwaway.agent.help import HelpIndex
 from throwaway.agent.loop import Agent
 from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
-from throwaway.durable import Durable, RunContext, RunRecord
+from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
 from throwaway.errors import ModelConfigError, RunFailed
 from throwaway.mcp.tools import Approve, McpServers, ServerSpec
 from throwaway.sandbox.sandbox import Sandbox
-from throwaway.vfs.spec import parse_mount
+from throwaway.vfs.spec import MountSpec, providers
 
 EventSink = Callable[[str, dict], None]  # (run id, event)
 
@@ -32,7 +33,7 @@ class RunSpec:
 
     task: str
     model: str
-    mounts: list[str] = field(default_factory=list)  # NAME=SOURCE[:rw], absolute paths
+    mounts: list[MountSpec] = field(default_factory=list)
     help_dirs: list[str] = field(default_factory=list)
     timeout: float = 60.0
     memory_mb: int = 1024
@@ -44,17 +45,9 @@ class RunSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunSpec:
-        return cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
-
-
-def absolute_mount(spec: str) -> str:
-    """A mount spec with its local folder made absolute (workers may run elsewhere)."""
-    name, _, source = spec.partition("=")
-    suffix = source[-3:] if source.endswith((":rw", ":ro")) else ""
-    path = source.removesuffix(suffix)
-    if "://" in path:
+        spec = cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
+        spec.mounts = [MountSpec.load(m) for m in spec.mounts]
         return spec
-    return f"{name}={os.path.abspath(os.path.expanduser(path))}{suffix}"
 
 
 class DurableJournal:
@@ -90,7 +83,7 @@ def make_handler(
             toolbox = Toolbox(None, model, index)  # its sandbox is set below
             sandbox = Sandbox(
                 timeout=spec.timeout, memory_mb=spec.memory_mb,
-                mounts=dict(parse_mount(m) for m in spec.mounts),
+                mounts=providers(spec.mounts),
                 functions=[*toolbox.sandbox_functions(), *servers.functions()],
             )  # fmt: skip
             toolbox.sandbox = sandbox
@@ -112,31 +105,46 @@ def run_view(record: RunRecord) -> dict[str, Any]:
     return out
 
 
-def steps_view(steps) -> list[dict[str, Any]]:
-    """Model and tool steps; a tool step gets its name and args from the model step before it."""
+def steps_view(steps: list[StepRecord]) -> list[dict[str, Any]]:
+    """Model and tool steps, each with when it ended (``at``) and how long it took
+    (``seconds``); a tool step gets its name and args from the model step before it."""
     calls: dict[str, dict] = {}
     view = []
     for step in steps:
         if step.name.startswith("call:"):
-            record = step.result or {}
-            view.append({"kind": "tool", "step": step.name, "name": record.get("function"),
-                         "args": record.get("kwargs"), "ok": True, "result": record.get("result"),
-                         "from_code": True, "ms": record.get("ms")})  # fmt: skip
+            entry = _code_call(step.result or {})
         elif step.name.startswith("tool:"):
-            call_id = step.name.removeprefix("tool:").split("#")[0]
-            call = calls.get(call_id, {})
-            result = step.result or {}
-            view.append({"kind": "tool", "step": step.name, "name": call.get("tool_name"),
-                         "args": call.get("args"), "ok": result.get("ok"),
-                         "result": result.get("text")})  # fmt: skip
+            entry = _tool(calls.get(step.name.removeprefix("tool:").split("#")[0], {}), step)
         else:
-            parts = (step.result or {}).get("parts", [])
-            for part in parts:
-                if part.get("part_kind") == "tool-call":
-                    calls[part.get("tool_call_id")] = part
-            text = "".join(p.get("content", "") for p in parts if p.get("part_kind") == "text")
-            tool_calls = [{"name": p.get("tool_name"), "args": p.get("args")} for p in parts
-                          if p.get("part_kind") == "tool-call"]  # fmt: skip
-            view.append({"kind": "model", "step": step.name, "text": text,
-                         "tool_calls": tool_calls})  # fmt: skip
+            entry = _model(step.result or {}, calls)
+        when = {"at": step.at.isoformat(), "seconds": step.seconds}
+        view.append({"step": step.name, **entry, **when})
     return view
+
+
+def tool_args(args: str | dict | None) -> dict[str, Any]:
+    """A tool call's arguments as a dict, whichever way the model sent them (OpenAI sends a
+    JSON string); arguments that are not a JSON object come as ``{"INVALID_JSON": text}``."""
+    return ToolCallPart("", args).args_as_dict()
+
+
+def _model(result: dict, calls: dict[str, dict]) -> dict[str, Any]:
+    parts = result.get("parts", [])
+    requested = [p for p in parts if p.get("part_kind") == "tool-call"]
+    for part in requested:
+        calls[part.get("tool_call_id")] = part
+    text = "".join(p.get("content", "") for p in parts if p.get("part_kind") == "text")
+    tool_calls = [{"name": p.get("tool_name"), "args": tool_args(p.get("args"))} for p in requested]
+    return {"kind": "model", "text": text, "tool_calls": tool_calls}
+
+
+def _tool(call: dict, step: StepRecord) -> dict[str, Any]:
+    result = step.result or {}
+    return {"kind": "tool", "name": call.get("tool_name"), "args": tool_args(call.get("args")),
+            "ok": result.get("ok"), "result": result.get("text")}  # fmt: skip
+
+
+def _code_call(record: dict) -> dict[str, Any]:
+    return {"kind": "tool", "name": record.get("function"), "args": record.get("kwargs"),
+            "ok": True, "result": record.get("result"), "from_code": True,
+            "ms": record.get("ms")}  # fmt: skip

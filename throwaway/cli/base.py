@@ -8,15 +8,69 @@ from typing import ClassVar
 
 import click
 
-from throwaway.errors import ThrowawayError
+from throwaway import errors
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 124, 130, 141
+HTTPX = ("httpx", "httpx2")  # the MCP SDK brings its own copy
+
+#: What to do next, for each kind of error (the first class in the error's MRO that is here).
+HINTS: dict[type, str] = {
+    errors.AmbiguousRunId: "give more characters of the id",
+    errors.RunNotFound: "`throwaway runs` lists the runs (an id prefix is enough)",
+    errors.BlobNotFound: "the run's stored files are gone; run the task again",
+    errors.InvalidTask: "remove the NUL characters or lone surrogates from the task",
+    errors.DurableError: "`throwaway db status` says which database runs use",
+    errors.SetupError: "run `throwaway setup` (it needs the network once)",
+}
+
+
+class UserError(click.ClickException):
+    """A failure the user can act on: one line of what went wrong, one of what to do."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+    def show(self, file=None) -> None:
+        click.secho(f"error: {self.format_message()}", fg="red", err=True)
+        if self.hint:
+            click.secho(f"hint: {self.hint}", err=True)
+
+
+def as_user_error(exc: BaseException) -> UserError | None:
+    """The UserError that ``exc`` stands for, or None for a bug (which keeps its traceback).
+
+    User errors: every ThrowawayError, a database error (psycopg), a connection error (OSError,
+    httpx), and an ExceptionGroup (from a task group) holding one of those.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        found = (as_user_error(e) for e in exc.exceptions)
+        return next((e for e in found if e is not None), None)
+    if isinstance(exc, errors.ThrowawayError):
+        hint = next((HINTS[c] for c in type(exc).__mro__ if c in HINTS), None)
+        return UserError(str(exc), hint)
+    if _is(exc, "psycopg", "Error"):
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        return UserError(f"database: {first}", "`throwaway db status` says which one is used")
+    if isinstance(exc, ConnectionError) or any(_is(exc, m, "TransportError") for m in HTTPX):
+        return UserError(f"{type(exc).__name__}: {exc}", "check the address and that it is up")
+    if isinstance(exc, OSError):
+        return UserError(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    """isinstance(exc, module.name), without importing a module no command has loaded."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 class LazyGroup(click.Group):
     """A group whose commands' modules are imported only when a command is used, so
-    that `throwaway --help` imports none of them and `throwaway exec` not the agent
-    and MCP stacks."""
+    that `throwaway exec` does not pay for importing the agent and MCP stacks.
+
+    A user error from any command (see ``as_user_error``) ends it with one line and a hint.
+    """
 
     #: command name -> (module that defines it with ``@main.command``, its short help,
     #: shown by --help without importing the module; test_cli_startup checks they agree)
@@ -34,10 +88,11 @@ class LazyGroup(click.Group):
                 "frameworks)."),
         "resume": ("runs", "Continue a failed or cancelled run from its last checkpoint."),
         "run": ("runs", "Give the agent a TASK; it writes and runs Python until it can answer."),
-        "runs": ("runs", "The newest runs, with their status."),
+        "runs": ("runs", "The newest runs: id, status, model, duration, steps, task."),
         "setup": ("sandbox", "Fetch and verify the Pyodide runtime (idempotent; offline "
                   "once done)."),
-        "show": ("runs", "A run and its steps: each model turn and tool call, with results."),
+        "show": ("runs", "A run and its steps: each model turn, each cell of code with its "
+                 "output, the files."),
         "worker": ("runs", "Work on queued runs, and on runs whose worker died, until Ctrl-C."),
     }  # fmt: skip
 
@@ -56,6 +111,13 @@ class LazyGroup(click.Group):
             from throwaway.cli.config import blame
 
             raise (blame(exc) or exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            error = as_user_error(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list, from LAZY for the commands not imported yet."""
@@ -92,12 +154,3 @@ def main(ctx: click.Context) -> None:
 
     if ctx.invoked_subcommand in config.COMMANDS:
         ctx.default_map = config.default_map(config.load(config.config_path()))
-
-
-def or_exit(action):
-    """Run action; turn a ThrowawayError into a readable message and exit 1."""
-    try:
-        return action()
-    except ThrowawayError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_ERROR)

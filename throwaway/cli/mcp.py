@@ -5,9 +5,10 @@ from __future__ import annotations
 import anyio
 import click
 
-from throwaway.cli.base import main, or_exit
-from throwaway.cli.options import limit_options, mount_option, providers, warm_option
+from throwaway.cli.base import main
+from throwaway.cli.options import limit_options, mount_option, warm_option
 from throwaway.sandbox import assets
+from throwaway.vfs.spec import providers
 
 
 @main.command("mcp")
@@ -85,7 +86,7 @@ def mcp_(port, host, token, session_header, timeout, memory_mb, mounts, max_sess
         timeout=timeout, memory_mb=memory_mb, mounts=providers(mounts), max_sandboxes=max_sessions,
         token=token or None, session_header=session_header, warm=warm,
     )  # fmt: skip
-    or_exit(lambda: assets.ensure_assets(quiet=True))  # fetch once now, not in the first call
+    assets.ensure_assets(quiet=True)  # fetch once now, not in the first call
     server = ThrowawayMCP(settings, single_client=port is None)
     if port is None:
         anyio.run(server.run_stdio)

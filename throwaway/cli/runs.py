@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from throwaway.agent.models import chosen_model_name, resolve_model
-from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
-from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.agent.runner import make_handler, run_view
+from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -20,8 +19,10 @@ from throwaway.cli.options import (
     mount_option,
     warm_option,
 )
-from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
+from throwaway.cli.render import ID_SHOWN, EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
+from throwaway.durable.runs import STATUSES
+from throwaway.runs import Runs, model_name
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
 
@@ -29,15 +30,6 @@ LEASE = click.option(
     "--lease-seconds", type=click.IntRange(5), default=60, show_default=True,
     help="How long a silent worker keeps a run before another takes it over.",
 )  # fmt: skip
-
-
-def model_name(model: str | None) -> str:
-    """The model a run will use, checked now (a clear error here, not in the worker)."""
-    name = chosen_model_name(model)
-    resolve_model(name)
-    if name.startswith("scripted:"):
-        name = "scripted:" + os.path.abspath(name.removeprefix("scripted:"))
-    return name
 
 
 @main.command()
@@ -54,62 +46,61 @@ def model_name(model: str | None) -> str:
 )
 @limit_options(timeout=60.0)
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
-@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON "
+              "(as `show --json`; with --detach, the queued run).")  # fmt: skip
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to save the files and images the run leaves "
+    "[default: ./throwaway-out/<start of the run's id>]",
+)  # fmt: skip
 @LEASE
 @mcp_options
-def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lease_seconds,
-        mcp, mcp_config, tool_policy):  # fmt: skip
+def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, out_dir,
+        lease_seconds, mcp, mcp_config, tool_policy):  # fmt: skip
     """Give the agent a TASK; it writes and runs Python until it can answer.
 
     \b
     Every model call and tool call is a checkpoint in Postgres: if this process
     dies, `throwaway worker` (or `throwaway resume ID`) finishes the run without
-    redoing finished steps.
+    redoing finished steps. At the end, the files the run left in /workspace and
+    the images it showed are saved under --out (images in its images/ folder).
 
     \b
     Examples:
       throwaway run "What is the median of /mnt/data/prices.csv?" --mount data=./data
       throwaway run "Plot it" --model scripted:demo.json --detach
     """  # fmt: skip
-    spec = RunSpec(
-        task=task, model=or_exit(lambda: model_name(model)),
-        mounts=[absolute_mount(m) for m in mounts],
-        help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
-        mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
-    )  # fmt: skip
-    record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
+    options = {
+        "model": model_name(model), "mounts": mounts, "help_dirs": help_dirs,
+        "timeout": timeout, "memory_mb": memory_mb, "mcp": [*mcp, *mcp_config],
+        "tool_policy": tool_policy,
+    }  # fmt: skip
+    record = asyncio.run(_run(task, options, detach, lease_seconds, as_json, out_dir))
     sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
 
 
-async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
-    async with await Durable.open() as durable:
-        run_id = await durable.start_run(spec.task, spec.params())
+async def _run(
+    task: str, options: dict, detach: bool, lease_seconds: int, as_json: bool, out_dir: Path | None
+):
+    printer = EventPrinter(None, quiet=as_json)
+    async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
+        run = await runs.start(task, **options)
         if detach:
-            click.echo(run_id)
+            click.echo(json.dumps(run.as_json(), indent=2) if as_json else run.id)
             return None
-        click.secho(f"run {run_id}", dim=True, err=True)
-        record = await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
-    finish(record, as_json)
-    return record
+        printer.run_id = run.id
+        click.secho(f"run {run.id}", dim=True, err=True)
+        await run.wait()
+        files = await final_files(runs.durable, run.record)
+    finish(run.record, as_json)
+    folder = out_dir or Path("throwaway-out") / run.id[:ID_SHOWN]
+    report_saved(folder, save_outputs(files, folder))
+    return run.record
 
 
-async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
-    """Work on the queue in this process, showing this run's progress, until it ends."""
-    printer = EventPrinter(run_id, quiet=quiet)
-    stop = asyncio.Event()
-    worker = asyncio.create_task(
-        durable.work(
-            make_handler(durable, printer, approve=ask_on_terminal),
-            lease_seconds=lease_seconds,
-            stop=stop,
-        )
-    )
-    try:
-        record = await durable.wait(run_id)
-    finally:
-        stop.set()
-        await worker
-    return record
+def on_terminal(printer: EventPrinter, **options) -> Runs:
+    """Runs whose progress ``printer`` shows, with approvals asked on the terminal."""
+    return Runs(on_event=printer, approve=ask_on_terminal, **options)
 
 
 def finish(record: RunRecord, as_json: bool) -> None:
@@ -136,39 +127,55 @@ def worker(concurrency: int, lease_seconds: int, warm: int) -> None:
     """Work on queued runs, and on runs whose worker died, until Ctrl-C."""
 
     async def serve() -> None:
-        async with await Durable.open() as durable, warm_sandboxes(warm):
+        async with Durable() as durable, warm_sandboxes(warm):
             click.secho(f"worker on {durable.queue}: waiting for runs (Ctrl-C stops)", err=True)
             handler = make_handler(durable, EventPrinter(None, quiet=False))
             await durable.work(handler, concurrency=concurrency, lease_seconds=lease_seconds)
 
     try:
-        or_exit(lambda: asyncio.run(serve()))
+        asyncio.run(serve())
     except KeyboardInterrupt:
         click.secho("worker stopped; its runs will be taken over by another worker", err=True)
 
 
 @main.command("runs")
 @click.option("--limit", "-n", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True)
-def list_runs(limit: int, as_json: bool) -> None:
-    """The newest runs, with their status."""
-    records = or_exit(lambda: asyncio.run(_with_durable(lambda d: d.list_runs(limit))))
+def list_runs(limit: int, status: str | None, as_json: bool) -> None:
+    """The newest runs: id, status, model, duration, steps, task.
+
+    Ids are printed whole; any command that takes a RUN_ID also takes its start,
+    as long as only one run's id starts so. Piped, each run is one tab-separated line.
+    """
+    records = asyncio.run(_with_durable(lambda d: d.list_runs(limit, status)))
     if as_json:
         click.echo(json.dumps([r.as_json() for r in records], indent=2))
     else:
-        print_runs(records)
+        print_runs(records, sys.stdout.isatty())
 
 
 @main.command()
 @click.argument("run_id")
+@click.option("--full", is_flag=True, help="Every line of every output (long ones are cut).")
 @click.option("--json", "as_json", is_flag=True, help="id, task, status, answer, steps, ...")
-def show(run_id: str, as_json: bool) -> None:
-    """A run and its steps: each model turn and tool call, with results."""
-    record = or_exit(lambda: asyncio.run(_with_durable(lambda d: d.get_run(run_id))))
+def show(run_id: str, full: bool, as_json: bool) -> None:
+    """A run and its steps: each model turn, each cell of code with its output, the files.
+
+    RUN_ID may be the start of an id.
+    """
+
+    async def fetch() -> dict:
+        async with Durable() as durable:
+            record = await durable.get_run(run_id)
+            files = await final_files(durable, record)
+        return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
+
+    view = asyncio.run(fetch())
     if as_json:
-        click.echo(json.dumps(run_view(record), indent=2))
+        click.echo(json.dumps(view, indent=2))
     else:
-        print_run(run_view(record))
+        print_run(view, full=full)
 
 
 @main.command()
@@ -180,13 +187,12 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
     """Continue a failed or cancelled run from its last checkpoint."""
 
     async def go():
-        async with await Durable.open() as durable:
-            await durable.resume(run_id)
-            if detach:
-                return None
-            return await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+        printer = EventPrinter(run_id, quiet=as_json)
+        async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
+            run = await runs.resume(run_id)
+            return None if detach else (await run.wait()).record
 
-    record = or_exit(lambda: asyncio.run(go()))
+    record = asyncio.run(go())
     if record is not None:
         finish(record, as_json)
         sys.exit(0 if record.status == "completed" else EXIT_ERROR)
@@ -196,8 +202,14 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
 @click.argument("run_id")
 def cancel(run_id: str) -> None:
     """Stop a run: it is not started again; a worker running it stops at its next step."""
-    or_exit(lambda: asyncio.run(_with_durable(lambda d: d.cancel(run_id))))
-    click.echo(f"cancelled {run_id}")
+
+    async def go() -> str:
+        async with Durable() as durable:
+            whole = await durable.resolve(run_id)
+            await durable.cancel(whole)
+            return whole
+
+    click.echo(f"cancelled {asyncio.run(go())}")
 
 
 @main.command()
@@ -207,12 +219,10 @@ def artifacts(run_id: str, directory: Path) -> None:
     """Copy a run's final /workspace files (and the images it showed) into DIRECTORY."""
 
     async def fetch() -> list[tuple[str, bytes]]:
-        async with await Durable.open() as durable:
-            record = await durable.get_run(run_id)
-            sha = last_workspace(record)
-            return unpack(await durable.get_blob(sha)) if sha else []
+        async with Durable() as durable:
+            return await final_files(durable, await durable.get_run(run_id))
 
-    files = or_exit(lambda: asyncio.run(fetch()))
+    files = asyncio.run(fetch())
     for path, data in files:
         target = directory / path.removeprefix("/workspace/")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +230,33 @@ def artifacts(run_id: str, directory: Path) -> None:
         click.echo(str(target))
     if not files:
         click.secho("no files in this run's workspace", err=True)
+
+
+async def final_files(durable: Durable, record: RunRecord) -> list[tuple[str, bytes]]:
+    """The run's last /workspace snapshot: (absolute path, bytes) of each file."""
+    sha = last_workspace(record)
+    return unpack(await durable.get_blob(sha)) if sha else []
+
+
+def save_outputs(files: list[tuple[str, bytes]], folder: Path) -> list[Path]:
+    """Write a run's /workspace files into ``folder``; the images it showed and the long
+    outputs it saved (under /workspace/.throwaway/) go to images/ and outputs/."""
+    saved = []
+    for path, data in files:
+        target = folder / path.removeprefix("/workspace/").removeprefix(".throwaway/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        saved.append(target)
+    return saved
+
+
+def report_saved(folder: Path, paths: list[Path], shown: int = 8) -> None:
+    """Say on stderr where a run's files were saved."""
+    if not paths:
+        return
+    names = [str(p.relative_to(folder)) for p in paths]
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    click.secho(f"files: {folder}{os.sep} ({', '.join(names[:shown])}{more})", err=True)
 
 
 def last_workspace(record: RunRecord) -> str | None:
@@ -232,5 +269,5 @@ def last_workspace(record: RunRecord) -> str | None:
 
 
 async def _with_durable(action):
-    async with await Durable.open() as durable:
+    async with Durable() as durable:
         return await action(durable)

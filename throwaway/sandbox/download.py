@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from throwaway.atomicfile import write_atomic
 from throwaway.errors import SetupError
 from throwaway.sandbox.assets import (
     CDN_URL,
@@ -32,9 +33,8 @@ from throwaway.sandbox.assets import (
     Assets,
     closure,
     home,
-    simple_index,
-    write_atomic,
 )
+from throwaway.sandbox.pypi_index import newest_pure_wheel, simple_index
 
 
 def setup(quiet: bool, packages: Iterable[str]) -> Assets:
@@ -57,7 +57,8 @@ def setup(quiet: bool, packages: Iterable[str]) -> Assets:
             f"Pyodide {PYODIDE_VERSION} package files, then run `throwaway setup` again."
         )
     present = sorted(n for n in wanted if n not in missing)
-    (root / "complete.json").write_text(json.dumps({"packages": present, "missing": missing}))
+    done = {"packages": present, "missing": missing}
+    write_atomic(root / "complete.json", json.dumps(done).encode())
     if missing and not quiet:
         print(f"not available offline: {', '.join(missing)}", file=sys.stderr)
     return assets
@@ -121,8 +122,6 @@ def _fetch_packages(
 
 def _stage_wheels(http: httpx.Client, progress: Progress, assets: Assets) -> list[str]:
     """Fetch STAGED_WHEELS from PyPI; return the projects that could not be had."""
-    from throwaway.sandbox.pypi import newest_pure_wheel  # pypi imports this module
-
     assets.wheels_dir.mkdir(exist_ok=True)
     missing = []
     for project in STAGED_WHEELS:
