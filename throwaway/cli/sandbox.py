@@ -90,8 +90,8 @@ def exec_(
     stdout and stderr stream as the code prints, uncut; tracebacks go to stderr;
     the value of a last expression is printed; images (plt.show(), PIL images)
     are saved as PNG. Ctrl-C stops the code, keeping what it printed.
-    Exit status: 0 ok, 1 Python error, 124 timeout, 130 Ctrl-C, 2 bad usage,
-    N for sys.exit(N).
+    Exit status: 0 ok, 1 Python error, 124 timeout, 130 Ctrl-C, 141 stdout closed,
+    2 bad usage, N for sys.exit(N).
 
     \b
     Examples:
