@@ -8,9 +8,12 @@ that a change in machine load hits every command alike):
     throwaway --help                target ≤ 0.3 s on a quiet machine
     throwaway exec - <<< 'print(1)' target ≤ 1.0 s (a sandbox boots: ~0.5 s of it)
 
-The load average before and after is printed: figures from a busy machine say little.
+With ``--baseline SRC`` (a folder holding another revision's ``throwaway`` package,
+e.g. ``git archive main throwaway | tar -x -C /tmp/main``) the last two also run from
+there, with this environment's packages. The load average before and after is
+printed: figures from a busy machine say little.
 
-    .venv/bin/python bench/cli_bench.py [-n 10]
+    .venv/bin/python bench/cli_bench.py [-n 10] [--baseline /tmp/main]
 """
 
 from __future__ import annotations
@@ -21,16 +24,29 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-BIN = Path(sys.executable).parent
-COMMANDS = {
-    "python -c pass": ([sys.executable, "-c", "pass"], None),
-    "python -c 'import throwaway'": ([sys.executable, "-c", "import throwaway"], None),
-    "throwaway --help": ([str(BIN / "throwaway"), "--help"], None),
-    "throwaway exec - (print(1))": ([str(BIN / "throwaway"), "exec", "-"], b"print(1)\n"),
-}
+#: The command line's entry point, from the folder in argv[1] ("" for this checkout).
+ENTRY = """import sys
+src = sys.argv.pop(1)
+if src:  # not the editable install of this checkout: the other revision's package
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
+    sys.path.insert(0, src)
+from throwaway.cli import main
+sys.exit(main())
+"""
 TARGETS = {"throwaway --help": 0.3, "throwaway exec - (print(1))": 1.0}
+
+
+def commands(baseline: str | None) -> dict[str, tuple[list[str], bytes | None]]:
+    out = {
+        "python -c pass": ([sys.executable, "-c", "pass"], None),
+        "python -c 'import throwaway'": ([sys.executable, "-c", "import throwaway"], None),
+    }
+    for src, label in [("", ""), *([(baseline, " [baseline]")] if baseline else [])]:
+        cli = [sys.executable, "-c", ENTRY, src]
+        out[f"throwaway --help{label}"] = ([*cli, "--help"], None)
+        out[f"throwaway exec - (print(1)){label}"] = ([*cli, "exec", "-"], b"print(1)\n")
+    return out
 
 
 def once(argv: list[str], stdin: bytes | None) -> float:
@@ -42,20 +58,22 @@ def once(argv: list[str], stdin: bytes | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10, help="runs of each command")
+    parser.add_argument("--baseline", metavar="SRC", help="another revision's source folder")
     args = parser.parse_args()
+    todo = commands(args.baseline)
     load = os.getloadavg()[0]
-    for argv, stdin in COMMANDS.values():
+    for argv, stdin in todo.values():
         once(argv, stdin)  # warm the file cache
-    samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    samples: dict[str, list[float]] = {name: [] for name in todo}
     for _ in range(args.n):
-        for name, (argv, stdin) in COMMANDS.items():
+        for name, (argv, stdin) in todo.items():
             samples[name].append(once(argv, stdin))
     print(f"load average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f}; "
           f"{os.cpu_count()} CPUs; {args.n} runs each")  # fmt: skip
-    print(f"{'command':32} {'median':>8} {'min':>8}  target")
+    print(f"{'command':44} {'median':>8} {'min':>8}  target")
     for name, times in samples.items():
         target = f"≤ {TARGETS[name]:.1f} s" if name in TARGETS else ""
-        print(f"{name:32} {statistics.median(times):8.3f} {min(times):8.3f}  {target}")
+        print(f"{name:44} {statistics.median(times):8.3f} {min(times):8.3f}  {target}")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,20 @@ def test_a_broken_file_leaves_the_commands_that_do_not_read_it_alone(config):
     path = config("timout = 3\n")
     assert invoke("config", "path").output == f"{path}\n"
     assert "unknown key 'timout'" in invoke("config").stderr
+
+
+def test_edit_makes_the_file_opens_it_in_the_editor_and_checks_it(config, tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    editor = tmp_path / "editor"  # an "editor" that adds the line in $LINE
+    editor.write_text('#!/bin/sh\necho "$LINE" >> "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.setenv("LINE", "timeout = 7")
+    r = invoke("config", "edit")
+    assert r.exit_code == 0, r.output
+    assert path.read_text().startswith("# throwaway config")
+    assert "timeout = 7  # config file" in invoke("config").output
+    monkeypatch.setenv("LINE", "timout = 7")
+    r = invoke("config", "edit")
+    assert r.exit_code == 1
+    assert "unknown key 'timout'" in r.stderr

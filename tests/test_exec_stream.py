@@ -141,3 +141,16 @@ async def test_a_streamed_run_hands_over_output_in_order_and_keeps_none(sandbox)
     assert (r.stdout, r.stderr, r.error) == ("", "", None)
     plain = await sandbox.run("print('x' * 200_000)")  # the agent's path: cut as before
     assert len(plain.stdout) < 200_000 and "stdout" in plain.cut
+
+
+def test_a_reader_that_stops_reading_ends_the_run_quietly(tmp_path):
+    """`throwaway exec gen.py | head -1`: the code is stopped, no traceback, status 141."""
+    proc = start_exec(tmp_path, code="i = 0\nwhile True:\n    print(i)\n    i += 1\n")
+    try:
+        assert proc.stdout.readline() == "0\n"
+        proc.stdout.close()  # as `head` exits
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141, err
+    finally:
+        proc.kill()
+    assert "Traceback" not in err and "Error" not in err

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from throwaway.cli.base import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, main
+from throwaway.cli.base import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, main
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -65,14 +66,19 @@ async def _warm_up(found: assets.Assets) -> None:
     help="Where to save images  [default: ./throwaway-out/exec-<time>]",
 )
 @click.option(
-    "--keep", "keep_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+    "--keep",
+    "keep_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Copy the sandbox's /workspace into DIR after the run.",
-)  # fmt: skip
+)
 @click.option(
-    "--json", "as_json", is_flag=True,
+    "--json",
+    "as_json",
+    is_flag=True,
     help="Print one JSON object (stdout, stderr, value, error, images, duration_ms, "
     "exit_status) instead of streaming the output.",
-)  # fmt: skip
+)
 @mount_option
 @mcp_options
 def exec_(
@@ -84,8 +90,8 @@ def exec_(
     stdout and stderr stream as the code prints, uncut; tracebacks go to stderr;
     the value of a last expression is printed; images (plt.show(), PIL images)
     are saved as PNG. Ctrl-C stops the code, keeping what it printed.
-    Exit status: 0 ok, 1 Python error, 124 timeout, 130 Ctrl-C, 2 bad usage,
-    N for sys.exit(N).
+    Exit status: 0 ok, 1 Python error, 124 timeout, 130 Ctrl-C, 141 stdout closed,
+    2 bad usage, N for sys.exit(N).
 
     \b
     Examples:
@@ -108,6 +114,9 @@ def exec_(
         sys.stdout.flush()
         click.secho("interrupted (Ctrl-C): the code was stopped", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except asyncio.CancelledError:  # stdout was closed (`exec gen.py | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     images = _save_images(result, out_dir)
     if keep_dir is not None:
         _keep(files, keep_dir)
@@ -124,10 +133,23 @@ async def _run_once(servers, limits: dict, code: str, output, keep: bool):
         sandbox = Sandbox(**limits, functions=servers.functions() if servers else None)
         try:
             await sandbox.start(for_code=code)  # with pandas & co. imported if the code needs them
-            result = await sandbox.run(code, on_output=output)
+            result = await sandbox.run(code, on_output=_until_closed(output))
             return result, unpack(await sandbox.snapshot_workspace()) if keep else []
         finally:
             await sandbox.close()
+
+
+def _until_closed(output):
+    """output, ending the run (by cancelling it) once what it writes to is closed."""
+    run = asyncio.current_task()
+
+    def write(stream: str, text: str) -> None:
+        try:
+            output(stream, text)
+        except BrokenPipeError:
+            run.cancel()
+
+    return write
 
 
 def write_live(stream: str, text: str) -> None:
