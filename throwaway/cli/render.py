@@ -66,7 +66,7 @@ class EventPrinter:
     def __call__(self, run_id: str, event: dict) -> None:
         if self.quiet or (self.run_id and run_id != self.run_id):
             return
-        prefix = "" if self.run_id else f"[dim]{run_id[:8]}[/dim] "
+        prefix = "" if self.run_id else f"[dim]{run_id[:ID_SHOWN]}[/dim] "
         kind = event.get("kind")
         if kind == "model":
             if event.get("text") and event.get("tool_calls"):
