@@ -180,19 +180,18 @@ async def takeover_handler(ctx: RunContext, params: dict[str, Any]) -> str:
 
 
 async def worker_main(url: str, queue: str, lease: int) -> None:
-    durable = await Durable.open(url, queue=queue)
-    await durable.work(takeover_handler, lease_seconds=lease)
+    async with Durable(url, queue=queue) as durable:
+        await durable.work(takeover_handler, lease_seconds=lease)
 
 
 async def bench_database(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     queue = f"bench_{os.getpid()}"
-    durable = await Durable.open(url, queue=queue)
     try:
-        select1 = await bench_select1(url, args.steps)
-        first, replay = await bench_steps(durable, args.steps)
-        takeover = await bench_takeover(durable, args.kills, args.lease)
+        async with Durable(url, queue=queue) as durable:
+            select1 = await bench_select1(url, args.steps)
+            first, replay = await bench_steps(durable, args.steps)
+            takeover = await bench_takeover(durable, args.kills, args.lease)
     finally:
-        await durable.close()
         await drop_queue(url, queue)
     return {
         "database": name,

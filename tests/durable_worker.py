@@ -62,11 +62,10 @@ def _append(path: Path, line: str) -> None:
 
 
 async def main(url: str, queue: str, logdir: Path, lease: int) -> None:
-    durable = await Durable.open(url, queue=queue)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await durable.work(make_handler(logdir), lease_seconds=lease, stop=stop, poll_interval=0.05)
-    await durable.close()
+    async with Durable(url, queue=queue) as durable:
+        await durable.work(make_handler(logdir), lease_seconds=lease, stop=stop, poll_interval=0.05)
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def tw(tmp_path):
 @pytest.fixture
 async def durable(tw):
     """A client on the same database, to watch runs closely while processes work on them."""
-    async with await Durable.open(tw.url) as d:
+    async with Durable(tw.url) as d:
         yield d
 
 
@@ -445,7 +445,7 @@ async def test_the_crash_test_on_the_embedded_postgres(tmp_path, reference):
     try:
         tw.cli("runs")  # starts the embedded server, detached from this CLI process
         tw.url = start_embedded(data)
-        async with await Durable.open(tw.url) as durable:
+        async with Durable(tw.url) as durable:
             await crash_and_finish(tw, durable, "in-a-code-step", reference)
     finally:
         tw.close()
@@ -662,7 +662,7 @@ async def test_show_json_has_the_run_and_its_steps(tw, tmp_path):
     ])  # fmt: skip
     run_id = tw.start_run("what is six times seven?", script)
     tw.worker("worker")
-    async with await Durable.open(tw.url) as durable:
+    async with Durable(tw.url) as durable:
         assert (await durable.wait(run_id, timeout=60)).status == "completed"
 
     view = tw.show(run_id)

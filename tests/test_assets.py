@@ -45,3 +45,15 @@ def test_every_installed_package_file_matches_the_lock():
         data = (installed.packages_dir / lock[name]["file_name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == lock[name]["sha256"], name
     assert json.loads((installed.root / "complete.json").read_text())["packages"]
+
+
+def test_every_caller_shares_one_parsed_lock():
+    assert assets.find_assets() is assets.find_assets()
+    assert assets.find_assets().lock is assets.ensure_assets(quiet=True).lock
+
+
+def test_the_bundled_packages_are_set_up_and_listed_in_words():
+    assert set(assets.BUNDLED_PACKAGES) <= set(assets.find_assets().available_packages())
+    assert assets.bundled_list() == (
+        "numpy, pandas, matplotlib, pillow, scipy, scikit-learn, pyarrow and sqlite3"
+    )

@@ -141,7 +141,7 @@ def test_a_run_is_named_by_any_unique_start_of_its_id(cli, tmp_path):
 @pytest.mark.parametrize("width", [80, 140])
 def test_the_runs_table_on_a_terminal_keeps_whole_ids(database_url, finished, width, monkeypatch):
     async def records():
-        async with await Durable.open(database_url) as durable:
+        async with Durable(database_url) as durable:
             return await durable.list_runs(5)
 
     terminal = Console(width=width, file=io.StringIO(), highlight=False)

@@ -1,9 +1,9 @@
 """Durable runs against real Postgres servers and real worker processes, no mocks.
 
 Every test that takes ``durable`` runs twice: on a private embedded server
-(started for the session, stopped at the end) and on the server at
-127.0.0.1:5432/test (``THROWAWAY_TEST_SERVER_URL`` overrides; it must be up).
-Each test gets its own Absurd queue, dropped afterwards. Worker processes run
+(started for the session, stopped at the end) and on the test server, in a
+database of the test's own (conftest.py's ``database``). Each test gets its own
+Absurd queue, dropped afterwards. Worker processes run
 tests/durable_worker.py; its trace log counts step executions. Leases are 1-2 s
 so that take-overs are quick.
 """
@@ -24,17 +24,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import absurdctl
 import psycopg
 import pytest
+from absurd_sdk import AsyncAbsurd
 from durable_worker import log_lines, make_handler
 
-from throwaway.durable import Durable, database_url, start_embedded, stop_embedded
+from throwaway.durable import Durable, blobs, database_url, schema, start_embedded, stop_embedded
 from throwaway.durable.database import running_url
+from throwaway.durable.worker import TASK_NAME
 from throwaway.errors import AmbiguousRunId, BlobNotFound, DurableError, RunNotFound
 
-SERVER_URL = os.environ.get(
-    "THROWAWAY_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 WORKER = Path(__file__).with_name("durable_worker.py")
 SESSION = secrets.token_hex(3)
 _queues = itertools.count()
@@ -64,10 +64,9 @@ def embedded() -> Backend:
         yield Backend(start_embedded(data), data)
 
 
-@pytest.fixture(scope="session")
-def server() -> Backend:
-    psycopg.connect(SERVER_URL, connect_timeout=3).close()  # fails loudly if it is not there
-    return Backend(SERVER_URL, None)
+@pytest.fixture
+def server(database) -> Backend:
+    return Backend(database, None)
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -78,11 +77,11 @@ def backend(request) -> Backend:
 @pytest.fixture
 async def durable(backend):
     """A client on a fresh queue of the backend; the queue is dropped afterwards."""
-    d = await Durable.open(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
+    d = Durable(backend.url, queue=f"test_{SESSION}_{next(_queues)}")
     try:
-        yield d
+        async with d:
+            yield d
     finally:
-        await d.close()
         async with await psycopg.AsyncConnection.connect(backend.url, autocommit=True) as conn:
             await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
@@ -410,13 +409,74 @@ async def test_concurrent_opens_install_the_schema_once(embedded):
         await admin.execute(f"create database {name}")
         try:
             url = embedded.url.replace("/postgres?", f"/{name}?")
-            clients = await asyncio.gather(*(Durable.open(url, queue="q") for _ in range(4)))
-            run_id = await clients[0].start_run("t")
-            assert (await clients[3].get_run(run_id)).status == "queued"
-            for client in clients:
-                await client.close()
+            async with contextlib.AsyncExitStack() as stack:
+                opening = (stack.enter_async_context(Durable(url, queue="q")) for _ in range(4))
+                clients = await asyncio.gather(*opening)
+                run_id = await clients[0].start_run("t")
+                assert await applied_migrations(url) == ["m001_initial"]
+                assert (await clients[3].get_run(run_id)).status == "queued"
         finally:
             await admin.execute(f"drop database {name} with (force)")
+
+
+#: What throwaway installed before migrations existed: Absurd's schema, the blob table, a queue.
+SCHEMA_BEFORE_MIGRATIONS = """
+create schema if not exists throwaway;
+create table if not exists throwaway.blobs (
+    sha256 text primary key,
+    data bytea not null,
+    size bigint not null,
+    created_at timestamptz not null default now()
+);
+select absurd.create_queue('throwaway');
+"""
+
+
+async def applied_migrations(url: str) -> list[str]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute("select name from throwaway.migrations order by applied_at, name")
+        return [name for (name,) in await cur.fetchall()]
+
+
+async def test_an_empty_database_gets_every_migration_once(database):
+    async with Durable(database) as durable:
+        run_id = await durable.start_run("t")
+    async with Durable(database) as durable:
+        assert (await durable.get_run(run_id)).status == "queued"
+    assert await applied_migrations(database) == [m.__name__ for m in schema.MIGRATIONS]
+
+
+async def test_a_database_made_before_migrations_is_adopted_with_its_data(database):
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        await conn.execute(absurdctl.BUNDLED_SCHEMA_SQL)
+        await conn.execute(SCHEMA_BEFORE_MIGRATIONS)
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        app = AsyncAbsurd(conn, queue_name="throwaway")
+        spawned = await app.spawn(TASK_NAME, {"task": "old", "params": {}}, queue="throwaway")
+        old_blob = await blobs.put_blob(conn, b"kept")
+        await conn.commit()
+
+    async with Durable(database) as durable:
+        assert (await durable.get_run(str(spawned["task_id"]))).task == "old"
+        assert await durable.get_blob(old_blob) == b"kept"
+    assert await applied_migrations(database) == ["m001_initial"]
+
+
+async def test_a_new_migration_is_applied_once_on_the_next_open(database, monkeypatch):
+    async with Durable(database):
+        pass
+    calls = []
+
+    async def m002_notes(conn: psycopg.AsyncConnection) -> None:
+        calls.append(1)
+        await conn.execute("create table throwaway.notes (text text)")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, m002_notes])
+    for _ in range(2):
+        async with Durable(database):
+            pass
+    assert calls == [1]
+    assert await applied_migrations(database) == ["m001_initial", "m002_notes"]
 
 
 def test_processes_share_one_embedded_server_that_outlives_them():

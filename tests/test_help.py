@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from throwaway.agent.help import HelpIndex
+from throwaway.agent.prompt import system_prompt
+from throwaway.sandbox import Sandbox
+from throwaway.sandbox.assets import bundled_list
 
 
 def test_shipped_docs_answer_common_questions():
@@ -29,3 +32,11 @@ def test_user_folders_and_skills_are_searched(tmp_path):
 def test_nothing_found_lists_what_exists(tmp_path):
     index = HelpIndex([tmp_path], builtin=False)
     assert "Nothing matches" in index.answer("zebra")
+
+
+def test_the_docs_and_the_prompt_name_the_bundled_packages():
+    packages = HelpIndex().answer("bundled packages")
+    assert bundled_list() in packages
+    assert "{bundled_packages}" not in packages
+    prompt = system_prompt(Sandbox(), HelpIndex())
+    assert f"Bundled packages, imported as usual: {bundled_list()}." in prompt

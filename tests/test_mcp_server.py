@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from throwaway.cli import main
 from throwaway.mcp.server import Sandboxes, ServerSettings
 from throwaway.mcp.tools import McpError, McpServers, load_config
+from throwaway.sandbox.assets import bundled_list
 
 THROWAWAY = str(Path(sys.executable).with_name("throwaway"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,9 +67,15 @@ async def call(client: ClientSession | Client, tool: str, **args) -> CallToolRes
 # ---- stdio -------------------------------------------------------------------------
 
 
+def stdio_server(*args: str) -> StdioServerParameters:
+    """`throwaway mcp ARGS` with this process's environment, as a shell would start it (the
+    SDK passes only HOME, PATH and a few more by default: THROWAWAY_HOME/_DATA would be lost)."""
+    return StdioServerParameters(command=THROWAWAY, args=["mcp", *args], env=dict(os.environ))
+
+
 @asynccontextmanager
 async def stdio_session(*args: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=THROWAWAY, args=["mcp", *args])
+    params = stdio_server(*args)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -84,6 +92,7 @@ async def test_stdio_lists_the_four_tools_and_tells_the_model_the_limits(stdio_a
         instructions = session.initialize_result.instructions
     assert set(tools) == {"run_python", "read_file", "write_file", "list_files"}
     assert tools["run_python"].input_schema["required"] == ["code"]
+    assert f"import offline: {bundled_list()}." in tools["run_python"].description
     assert f"{LIMIT} s" in instructions
     assert "/mnt/data (read-only)" in instructions
 
@@ -100,8 +109,7 @@ async def test_stdio_runs_code_and_keeps_state_between_calls(stdio_args):
 
 
 async def test_stdio_2026_protocol_needs_no_handle_the_process_is_the_session():
-    params = StdioServerParameters(command=THROWAWAY, args=["mcp"])
-    async with Client(params) as client:  # mode="auto": no sessions at 2026-07-28
+    async with Client(stdio_server()) as client:  # mode="auto": no sessions at 2026-07-28
         assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
         await call(client, "run_python", code="kept = 'in the process'")
         kept = await call(client, "run_python", code="kept")

@@ -50,7 +50,8 @@ from throwaway import (
     RetryableModelError,
     ThrowawayError,
 )
-from throwaway.agent.models import describe_file, resolve_model
+from throwaway.agent.describe import describe_file
+from throwaway.agent.models import resolve_model
 from throwaway.agent.scripted import ScriptedModel, image_size, parse_script
 
 # --- no sockets beyond 127.0.0.1 ----------------------------------------------------------

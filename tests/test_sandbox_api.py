@@ -34,7 +34,7 @@ def unique_dir() -> str:
 async def test_sandbox_starts_from_the_memory_snapshot(sandbox):
     # snapshot=True is the default; a snapshot that cannot be made must not go unnoticed,
     # since every start then pays for a failed snapshot boot plus a cold one
-    path = sandbox._process.config.get("snapshotPath")
+    path = sandbox.snapshot_file
     assert path, "the sandbox started cold: no memory snapshot could be made or found"
     assert os.path.isfile(path)
 
@@ -369,9 +369,8 @@ async def test_pool_hands_out_started_distinct_never_used_sandboxes(reap_deno):
         second = await pool.acquire()
         try:
             assert first is not second
-            for sb in (first, second):
-                assert sb._process is not None and sb._process.alive  # started
-            assert first._process.proc.pid != second._process.proc.pid
+            assert first.pid is not None and second.pid is not None  # started
+            assert first.pid != second.pid
             for sb in (first, second):  # never used: a clean namespace and workspace
                 r = await sb.run("sorted(k for k in globals() if not k.startswith('__'))")
                 assert r.result == "[]"
@@ -385,12 +384,37 @@ async def test_pool_hands_out_started_distinct_never_used_sandboxes(reap_deno):
             await second.close()
 
 
+async def test_a_pool_is_ready_once_its_first_sandbox_is(reap_deno):
+    async with SandboxPool(size=2, timeout=10) as pool:
+        assert pool.ready >= 1
+        sb = await pool.acquire()
+        try:
+            assert sb.pid is not None
+            await pool.wait_full()
+            assert pool.ready == 2
+        finally:
+            await sb.close()
+
+
+async def test_a_pool_whose_sandboxes_cannot_start_raises_their_error(reap_deno):
+    with pytest.raises(ValueError, match="memory_mb"):
+        async with SandboxPool(size=1, memory_mb=1):
+            pass
+    pool = SandboxPool(size=1, memory_mb=1)
+    try:
+        for _ in range(2):  # each call tries again, and fails again
+            with pytest.raises(ValueError, match="memory_mb"):
+                await asyncio.wait_for(pool.acquire(), 60)  # a guard: it used to hang
+    finally:
+        await pool.close()
+
+
 async def test_closing_the_pool_leaves_no_deno_process_behind(reap_deno):
     before = reap_deno
     pool = SandboxPool(size=1, timeout=10)
     taken = await pool.acquire()  # the pool now refills in the background
     try:
-        mine = {taken._process.proc.pid}
+        mine = {taken.pid}
         for _ in range(600):  # wait until the refill has spawned its Deno process
             if _deno_children() - before - mine:
                 break

@@ -1,6 +1,6 @@
 """Mount providers with real back ends: a web server on loopback (Http), plain and async
 Python functions (Callable), fsspec's memory and zip file systems (Fsspec), and the
-command-line specs that build them (spec.parse_mount).
+command-line specs that build them (spec.MountSpec).
 
 One sandbox mounts all of them; provider-only behaviour (limits, time-outs) is
 checked on the provider directly.
@@ -25,7 +25,7 @@ import pytest
 from snippets import ERRNO
 
 from throwaway import Sandbox, mounts
-from throwaway.vfs.spec import parse_mount
+from throwaway.vfs.spec import MountSpec
 
 DOC = {"name": "widget", "sizes": [1, 2, 3], "ok": True}
 BIG = secrets.token_bytes(200_000)
@@ -509,42 +509,53 @@ async def test_pandas_reads_csv_from_a_zip_mount(env):
     assert got == (["a", "b"], [[1, 2]])
 
 
-# ---- spec.parse_mount ----------------------------------------------------------------------------
+# ---- spec.MountSpec ------------------------------------------------------------------------------
 
 
-def test_parse_mount_local_folders(tmp_path, monkeypatch):
+def test_mount_specs_of_local_folders_are_absolute(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
-    name, provider = parse_mount("data=./data")
-    assert name == "data" and isinstance(provider, mounts.LocalDir)
+    spec = MountSpec.parse("data=./data")
+    assert spec == MountSpec("data", str(tmp_path / "data"), writable=False)
+    provider = spec.provider()
+    assert isinstance(provider, mounts.LocalDir)
     assert provider.root == (tmp_path / "data").resolve() and not provider.writable
-    assert parse_mount("out=./data:rw")[1].writable
-    assert not parse_mount("out=./data:ro")[1].writable
-    assert parse_mount(f"abs={tmp_path / 'data'}")[1].root == (tmp_path / "data").resolve()
-    assert parse_mount("My-Data_1.x=data")[0] == "My-Data_1.x"
+    assert MountSpec.parse("out=./data:rw").provider().writable
+    assert not MountSpec.parse("out=./data:ro").writable
+    assert MountSpec.parse(f"abs={tmp_path / 'data'}").source == str(tmp_path / "data")
+    assert MountSpec.parse("My-Data_1.x=data").name == "My-Data_1.x"
+    assert str(MountSpec.parse("out=data:rw")) == f"out={tmp_path / 'data'}:rw"
 
 
-def test_parse_mount_web_resources():
-    name, provider = parse_mount("web=https://example.org/files/x.json")
-    assert name == "web" and isinstance(provider, mounts.Http)
+def test_mount_specs_load_what_they_store_and_the_text_form(tmp_path):
+    spec = MountSpec.parse(f"out={tmp_path}:rw")
+    assert spec.to_json() == {"name": "out", "source": str(tmp_path), "writable": True}
+    assert MountSpec.load(spec.to_json()) == spec
+    assert MountSpec.load(f"out={tmp_path}:rw") == spec  # runs queued before MountSpec
+
+
+def test_mount_specs_of_web_resources():
+    spec = MountSpec.parse("web=https://example.org/files/x.json")
+    provider = spec.provider()
+    assert spec.name == "web" and isinstance(provider, mounts.Http)
     assert provider.resources == {"x.json": "https://example.org/files/x.json"}
     assert not provider.writable
-    assert parse_mount("site=https://example.org/")[1].resources == {
+    assert MountSpec.parse("site=https://example.org/").provider().resources == {
         "index.html": "https://example.org/"
     }
-    assert parse_mount("ro=http://example.org/a.csv:ro")[1].resources == {
+    assert MountSpec.parse("ro=http://example.org/a.csv:ro").provider().resources == {
         "a.csv": "http://example.org/a.csv"
     }
 
 
-def test_parse_mount_fsspec_urls(tmp_path):
-    name, provider = parse_mount("m=memory://spec-bucket:rw")
-    assert name == "m" and isinstance(provider, mounts.Fsspec) and provider.writable
-    assert not parse_mount("m=memory://spec-bucket")[1].writable
+def test_mount_specs_of_fsspec_urls(tmp_path):
+    provider = MountSpec.parse("m=memory://spec-bucket:rw").provider()
+    assert isinstance(provider, mounts.Fsspec) and provider.writable
+    assert not MountSpec.parse("m=memory://spec-bucket").provider().writable
     zip_path = tmp_path / "a.zip"
     with zipfile.ZipFile(zip_path, "w") as zf:
         zf.writestr("x.txt", "x")
-    assert isinstance(parse_mount(f"z=zip://::{zip_path}")[1], mounts.Fsspec)
+    assert isinstance(MountSpec.parse(f"z=zip://::{zip_path}").provider(), mounts.Fsspec)
 
 
 @pytest.mark.parametrize(
@@ -554,6 +565,7 @@ def test_parse_mount_fsspec_urls(tmp_path):
         "data",
         "=./data",
         "data=",
+        "data=:rw",
         "a/b=./data",
         "..=./data",
         ".=./data",
@@ -563,9 +575,9 @@ def test_parse_mount_fsspec_urls(tmp_path):
         "data=./a-file.txt",
     ],
 )
-def test_parse_mount_refuses_bad_specs_with_a_value_error(spec, tmp_path, monkeypatch):
+def test_mount_specs_refuse_bad_text_with_a_value_error(spec, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "a-file.txt").write_text("x")
     with pytest.raises(ValueError):
-        parse_mount(spec)
+        MountSpec.parse(spec)

@@ -34,26 +34,25 @@ def embedded_only(monkeypatch):
 
 async def test_a_lone_worker_restarts_a_stopped_embedded_postgres(embedded_only):
     start_embedded(embedded_only)
-    durable = await Durable.open()
-    assert durable.embedded == embedded_only
+    async with Durable() as durable:
+        assert durable.embedded == embedded_only
 
-    async def handler(ctx, params):
-        return await ctx.step("answer", lambda: asyncio.sleep(0, "42"))
+        async def handler(ctx, params):
+            return await ctx.step("answer", lambda: asyncio.sleep(0, "42"))
 
-    stop = asyncio.Event()
-    worker = asyncio.create_task(durable.work(handler, stop=stop, poll_interval=0.05))
-    try:
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(stop_embedded, embedded_only)
-        deadline = time.monotonic() + 60
-        while running_url(embedded_only) is None:  # nobody but the worker can start it
-            assert time.monotonic() < deadline, "the worker never restarted the server"
-            await asyncio.sleep(0.1)
-        run_id = await durable.start_run("after the restart")
-        record = await durable.wait(run_id, timeout=60)
-        assert record.status == "completed" and record.result == "42"
-    finally:
-        stop.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(worker, 10)
-        await durable.close()
+        stop = asyncio.Event()
+        worker = asyncio.create_task(durable.work(handler, stop=stop, poll_interval=0.05))
+        try:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(stop_embedded, embedded_only)
+            deadline = time.monotonic() + 60
+            while running_url(embedded_only) is None:  # nobody but the worker can start it
+                assert time.monotonic() < deadline, "the worker never restarted the server"
+                await asyncio.sleep(0.1)
+            run_id = await durable.start_run("after the restart")
+            record = await durable.wait(run_id, timeout=60)
+            assert record.status == "completed" and record.result == "42"
+        finally:
+            stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker, 10)

@@ -11,33 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
-import os
-import secrets
 
-import psycopg
 import pytest
 from test_agent_runs import tw, write_script  # noqa: F401  (tw is a fixture)
 
 from throwaway.cli.render import visible
 from throwaway.durable import Durable
 
-SERVER_URL = os.environ.get("THROWAWAY_TEST_SERVER_URL", "postgresql://root@127.0.0.1:5432/test")
-SESSION = secrets.token_hex(3)
-_queues = itertools.count()
 ODD = ["a\x00b", "\udcff", "\ud800x", "tab\tand\nnewline", "\x1b]52;c;aGk=\x1b\\ \x1b[2J"]
 
 
 @pytest.fixture
-async def durable():
-    d = await Durable.open(SERVER_URL, queue=f"adv_{SESSION}_{next(_queues)}")
-    try:
+async def durable(database):
+    async with Durable(database) as d:
         yield d
-    finally:
-        await d.close()
-        async with await psycopg.AsyncConnection.connect(SERVER_URL, autocommit=True) as conn:
-            await conn.execute("select absurd.drop_queue(%s)", (d.queue,))
 
 
 @contextlib.asynccontextmanager

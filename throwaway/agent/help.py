@@ -1,6 +1,7 @@
 """`help(query)`: search markdown docs and skills for the sections that answer a query.
 
-Sources: the docs throwaway ships (``agent/docs/``), folders the user adds
+Sources: the docs throwaway ships (``agent/docs/``, with ``{bundled_packages}`` filled in
+from :data:`~throwaway.sandbox.assets.BUNDLED_PACKAGES`), folders the user adds
 (``--help-dir``), and skill folders, each with a ``SKILL.md`` whose front matter
 gives a ``name`` and ``description``. Every markdown file is cut at its headings
 into sections; a query is matched against them with BM25 over plain words, the
@@ -16,7 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from throwaway.sandbox.assets import bundled_list
+
 BUILTIN_DOCS = Path(__file__).parent / "docs"
+#: Placeholders in the docs throwaway ships, filled when they are read.
+BUILTIN_FILLS = {"{bundled_packages}": bundled_list}
 WORD = re.compile(r"[a-z0-9]+")
 HEADING = re.compile(r"^(#{1,4})\s+(.+?)\s*#*\s*$")
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
@@ -92,6 +97,9 @@ def _read_folder(folder: Path) -> list[Section]:
     sections = []
     for path in sorted(folder.rglob("*.md")):
         text = path.read_text(errors="replace")
+        if folder == BUILTIN_DOCS:
+            for placeholder, fill in BUILTIN_FILLS.items():
+                text = text.replace(placeholder, fill())
         source = path.relative_to(folder).as_posix()
         if path.name == "SKILL.md":
             text, source = _skill(text, path)

@@ -1,4 +1,7 @@
-"""The model layer: pick a model by name, call it, and describe files with it.
+"""The model layer: pick a model by name and call it.
+
+Provider errors are mapped in :mod:`throwaway.agent.model_errors`; asking a model about a
+file is :mod:`throwaway.agent.describe`.
 
 The agent loop talks to models through pydantic-ai's model layer and nothing else::
 
@@ -20,16 +23,9 @@ What crosses this boundary and what can go wrong:
   be set up (no name and no key, unknown provider, missing key, bad ``scripted:`` file). The
   message lists the choices and the environment variables.
 - ``model.request(...)`` on a model from :func:`resolve_model` raises only
-  :class:`~throwaway.errors.RetryableModelError` (429, 5xx, connection, timeout, a body that
-  is not the promised JSON) or :class:`~throwaway.errors.FatalModelError` (401/403, 404,
-  400, context window, quota), both :class:`~throwaway.errors.ModelProviderError` with
-  ``.retryable``, ``.reason``, ``.status_code``, ``.retry_after``. Before raising, the OpenAI
-  and Anthropic SDKs have already retried 408/409/429/5xx and connection failures twice with
-  backoff, honouring ``Retry-After`` (``ModelSettings(max_retries=N)`` changes the count).
-  A response that stopped early is not an error: see ``ModelResponse.finish_reason``
-  (``'length'``, ``'content_filter'``).
-- :func:`describe_file` raises :class:`~throwaway.errors.DescribeError` for a file this model
-  cannot take, and the provider errors above.
+  :class:`~throwaway.errors.RetryableModelError` or :class:`~throwaway.errors.FatalModelError`
+  (see :mod:`throwaway.agent.model_errors`). A response that stopped early is not an error:
+  see ``ModelResponse.finish_reason`` (``'length'``, ``'content_filter'``).
 
 Model names (``provider:model``):
 
@@ -54,50 +50,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic_ai.exceptions import (
-    ContentFilterError,
-    ModelAPIError,
-    ModelAuthenticationError,
-    ModelConnectionError,
-    ModelContextWindowExceededError,
-    ModelHTTPError,
-    ModelNotFoundError,
-    ModelQuotaExceededError,
-    ModelRateLimitError,
-    ModelRequestRejectedError,
-    ModelRequestTimeout,
-    ModelServerError,
-    ModelTimeoutError,
-    ModelUnavailableError,
-    UnexpectedModelBehavior,
-    UserError,
-)
-from pydantic_ai.messages import (
-    BinaryContent,
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    SystemPromptPart,
-    TextPart,
-    UserPromptPart,
-)
-from pydantic_ai.models import Model, ModelRequestParameters, infer_model
-from pydantic_ai.models.wrapper import WrapperModel
-from pydantic_ai.settings import ModelSettings
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.models import Model, infer_model
 
-from throwaway.agent.scripted import DESCRIBE_METADATA_KEY, ScriptedModel, file_facts
-from throwaway.errors import (
-    DescribeError,
-    FatalModelError,
-    ModelConfigError,
-    ModelProviderError,
-    RetryableModelError,
-)
+from throwaway.agent.model_errors import ProviderErrorsModel
+from throwaway.agent.scripted import ScriptedModel
+from throwaway.errors import ModelConfigError
 
-__all__ = [
-    "DEFAULT_MODELS", "IMAGE_MEDIA_TYPES", "ProviderErrorsModel", "classify_model_error",
-    "describe_file", "resolve_model",
-]  # fmt: skip
+__all__ = ["DEFAULT_MODELS", "chosen_model_name", "resolve_model"]
 
 #: The model used when no name is given and THROWAWAY_MODEL is unset, by the first key found.
 DEFAULT_MODELS: dict[str, str] = {
@@ -110,12 +70,6 @@ DEFAULT_MODELS: dict[str, str] = {
 #: pydantic-ai 1.x provider names that 2.x renamed.
 _PROVIDER_ALIASES = {"google-gla": "google", "google-vertex": "google-cloud"}
 
-IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-_TEXT_MEDIA_TYPES = frozenset(
-    {"application/json", "application/xml", "application/yaml", "application/x-yaml",
-     "application/toml", "application/javascript", "application/x-ndjson"}
-)  # fmt: skip
-
 _NO_MODEL_HELP = """\
 Choose a model with --model or the THROWAWAY_MODEL environment variable:
   anthropic:claude-sonnet-5-5   Anthropic; needs ANTHROPIC_API_KEY (ANTHROPIC_BASE_URL optional)
@@ -126,10 +80,6 @@ Choose a model with --model or the THROWAWAY_MODEL environment variable:
   scripted:FILE                 replays a JSON list of turns; needs no key or network
 Any other pydantic-ai model name works too (provider:model). With no name, setting
 ANTHROPIC_API_KEY, OPENAI_API_KEY or GOOGLE_API_KEY picks that provider's default model."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Choosing a model
 
 
 def resolve_model(name: str | None = None) -> Model:
@@ -213,189 +163,3 @@ def _openai_provider():
             )
         api_key = "not-needed"  # local servers ignore it; the SDK insists on one
     return OpenAIProvider(base_url=base_url, api_key=api_key)
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class ProviderErrorsModel(WrapperModel):
-    """Wraps a pydantic-ai model so that ``request`` raises only ModelProviderError subclasses.
-
-    Everything else (name, profile, settings, provider) is the wrapped model's.
-    """
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> ModelResponse:
-        try:
-            return await self.wrapped.request(messages, model_settings, model_request_parameters)
-        except ModelProviderError:
-            raise
-        except Exception as exc:
-            mapped = classify_model_error(exc, self.wrapped.model_name)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-
-
-def classify_model_error(
-    exc: BaseException, model_name: str | None = None
-) -> ModelProviderError | None:
-    """The RetryableModelError or FatalModelError for a pydantic-ai / provider SDK exception.
-
-    None for exceptions that are not about the provider (bugs in the caller stay bugs).
-    """
-    status = getattr(exc, "status_code", None)
-    retry_after = getattr(exc, "retry_after", None)
-    model_name = getattr(exc, "model_name", None) or model_name
-
-    def make(cls: type[ModelProviderError], reason: str, what: str) -> ModelProviderError:
-        where = f"model {model_name!r}" if model_name else "the model provider"
-        code = f" (HTTP {status})" if status else ""
-        return cls(
-            f"{what} from {where}{code}: {_short(exc)}",
-            reason=reason,
-            model_name=model_name,
-            status_code=status,
-            retry_after=retry_after,
-        )
-
-    # Order matters: the specific categories before their bases.
-    table: list[tuple[type[BaseException], type[ModelProviderError], str, str]] = [
-        (ModelRateLimitError, RetryableModelError, "rate_limit", "Rate limited"),
-        (ModelQuotaExceededError, FatalModelError, "quota", "Quota or billing exhausted"),
-        (ModelUnavailableError, RetryableModelError, "unavailable", "Provider unavailable"),
-        (ModelServerError, RetryableModelError, "server_error", "Server error"),
-        (ModelTimeoutError, RetryableModelError, "timeout", "Timed out"),
-        (ModelRequestTimeout, RetryableModelError, "timeout", "Timed out"),
-        (ModelConnectionError, RetryableModelError, "connection", "Connection failed"),
-        (
-            ModelContextWindowExceededError,
-            FatalModelError,
-            "context_window",
-            "Context window exceeded",
-        ),
-        (ModelAuthenticationError, FatalModelError, "auth", "Credentials rejected"),
-        (ModelNotFoundError, FatalModelError, "not_found", "Model or endpoint not found"),
-        (ModelRequestRejectedError, FatalModelError, "rejected", "Request rejected"),
-        (ContentFilterError, FatalModelError, "content_filter", "Blocked by a content filter"),
-        (UnexpectedModelBehavior, RetryableModelError, "malformed_response", "Malformed response"),
-    ]
-    for exc_type, cls, reason, what in table:
-        if isinstance(exc, exc_type):
-            return make(cls, reason, what)
-    if isinstance(exc, ModelHTTPError) or (status is not None and isinstance(exc, ModelAPIError)):
-        retryable = status in _RETRYABLE_STATUS or (status or 0) >= 500
-        cls = RetryableModelError if retryable else FatalModelError
-        return make(cls, "http_error", "HTTP error")
-    if isinstance(exc, ModelAPIError):
-        message = str(exc)
-        if "decode" in message or "Expected a JSON" in message:
-            return make(RetryableModelError, "malformed_response", "Malformed response")
-        return make(RetryableModelError, "api_error", "Provider API error")
-    if isinstance(exc, UserError):
-        return make(FatalModelError, "invalid_request", "Invalid request")
-    return _classify_raw(exc, make)
-
-
-def _classify_raw(exc, make) -> ModelProviderError | None:
-    """SDK or transport exceptions that reached us without pydantic-ai's mapping."""
-    module = type(exc).__module__.split(".")[0]
-    if module in ("openai", "anthropic", "google"):
-        status = getattr(exc, "status_code", None)
-        if status is None or status in _RETRYABLE_STATUS or status >= 500:
-            return make(RetryableModelError, "api_error", "Provider API error")
-        return make(FatalModelError, "http_error", "HTTP error")
-    if module in ("httpx", "httpx2", "httpcore", "httpcore2") or isinstance(exc, ConnectionError):
-        return make(RetryableModelError, "connection", "Connection failed")
-    return None
-
-
-def _short(exc: BaseException, limit: int = 500) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-# ---------------------------------------------------------------------------------------------
-# describe
-
-
-_DESCRIBE_SYSTEM = (
-    "You are looking at a file that a program produced (a chart, an image, a PDF or a text "
-    "file). Answer the question about it accurately and concisely. Say so if the file does "
-    "not show what the question assumes."
-)
-
-
-async def describe_file(
-    model: Model,
-    data: bytes,
-    media_type: str,
-    question: str,
-    *,
-    model_settings: ModelSettings | None = None,
-    max_text_chars: int = 100_000,
-) -> str:
-    """Ask ``model`` ``question`` about a file and return the answer text.
-
-    PNG/JPEG/GIF/WebP go as an image (``BinaryContent``), PDF as a document (the model's
-    profile must accept PDF documents: Anthropic, OpenAI, Gemini do), text (``text/*``, JSON,
-    XML, YAML, TOML) inline in the prompt, cut at ``max_text_chars`` with a note. Raises
-    DescribeError for any other type or a model that cannot take the file, and
-    ModelProviderError as ``model.request`` does.
-    """
-    media_type = media_type.split(";")[0].strip().lower()
-    if media_type == "image/jpg":
-        media_type = "image/jpeg"
-    profile = model.profile
-    content: list = [question]
-    if media_type in IMAGE_MEDIA_TYPES:
-        if not profile.get("supports_image_input", True):
-            raise DescribeError(
-                f"Model {model.model_name!r} does not take images, so it cannot describe "
-                f"this {media_type} file. Choose a vision model with --model."
-            )
-        content.append(BinaryContent(data, media_type=media_type))
-    elif media_type == "application/pdf":
-        pdf_ok = profile.get("supports_document_input", True) and "application/pdf" in (
-            profile.get("supported_document_media_types") or {"application/pdf"}
-        )
-        if not pdf_ok:
-            raise DescribeError(
-                f"Model {model.model_name!r} does not take PDF documents. Render the pages "
-                "you need to PNG in the sandbox and describe those images instead."
-            )
-        content.append(BinaryContent(data, media_type="application/pdf"))
-    elif media_type.startswith("text/") or media_type in _TEXT_MEDIA_TYPES:
-        text = data.decode("utf-8", errors="replace")
-        note = ""
-        if len(text) > max_text_chars:
-            note = f"\n[cut: showing {max_text_chars:,} of {len(text):,} characters]"
-            text = text[:max_text_chars]
-        content.append(f'<file media_type="{media_type}">\n{text}\n</file>{note}')
-    else:
-        raise DescribeError(
-            f"describe takes images (PNG, JPEG, GIF, WebP), PDF and text files; this file is "
-            f"{media_type}. Convert it first (for example save a chart as PNG)."
-        )
-    request = ModelRequest(
-        parts=[SystemPromptPart(_DESCRIBE_SYSTEM), UserPromptPart(content)],
-        metadata={
-            DESCRIBE_METADATA_KEY: {
-                "question": question,
-                "media_type": media_type,
-                "size": len(data),
-                "facts": file_facts(data, media_type),
-            }
-        },
-    )
-    response = await model.request([request], model_settings, ModelRequestParameters())
-    answer = "".join(p.content for p in response.parts if isinstance(p, TextPart)).strip()
-    return answer or f"(the model gave no answer; finish reason: {response.finish_reason})"

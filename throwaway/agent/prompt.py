@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from throwaway.agent.help import HelpIndex
+from throwaway.sandbox.assets import bundled_list
 from throwaway.sandbox.sandbox import Sandbox
 
 TEMPLATE = """\
@@ -38,7 +39,7 @@ def system_prompt(sandbox: Sandbox, help_index: HelpIndex, tools_index: str = ""
     skills = help_index.summary()
     return TEMPLATE.format(
         timeout=sandbox.timeout,
-        packages="numpy, pandas, matplotlib, pillow, scipy, scikit-learn, pyarrow, sqlite3",
+        packages=bundled_list(),
         mounts="\n".join(lines) or "- (none)",
         skills=f"\nSkills (read them with help):\n{skills}\n" if skills else "",
         tools=(

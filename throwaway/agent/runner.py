@@ -7,7 +7,6 @@ limits) so that any worker process can rebuild everything from them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
 from throwaway.errors import ModelConfigError, RunFailed
 from throwaway.mcp.tools import Approve, McpServers, ServerSpec
 from throwaway.sandbox.sandbox import Sandbox
-from throwaway.vfs.spec import parse_mount
+from throwaway.vfs.spec import MountSpec, providers
 
 EventSink = Callable[[str, dict], None]  # (run id, event)
 
@@ -34,7 +33,7 @@ class RunSpec:
 
     task: str
     model: str
-    mounts: list[str] = field(default_factory=list)  # NAME=SOURCE[:rw], absolute paths
+    mounts: list[MountSpec] = field(default_factory=list)
     help_dirs: list[str] = field(default_factory=list)
     timeout: float = 60.0
     memory_mb: int = 1024
@@ -46,17 +45,9 @@ class RunSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunSpec:
-        return cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
-
-
-def absolute_mount(spec: str) -> str:
-    """A mount spec with its local folder made absolute (workers may run elsewhere)."""
-    name, _, source = spec.partition("=")
-    suffix = source[-3:] if source.endswith((":rw", ":ro")) else ""
-    path = source.removesuffix(suffix)
-    if "://" in path:
+        spec = cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
+        spec.mounts = [MountSpec.load(m) for m in spec.mounts]
         return spec
-    return f"{name}={os.path.abspath(os.path.expanduser(path))}{suffix}"
 
 
 class DurableJournal:
@@ -92,7 +83,7 @@ def make_handler(
             toolbox = Toolbox(None, model, index)  # its sandbox is set below
             sandbox = Sandbox(
                 timeout=spec.timeout, memory_mb=spec.memory_mb,
-                mounts=dict(parse_mount(m) for m in spec.mounts),
+                mounts=providers(spec.mounts),
                 functions=[*toolbox.sandbox_functions(), *servers.functions()],
             )  # fmt: skip
             toolbox.sandbox = sandbox

@@ -26,7 +26,7 @@ Determinism across a crash and resume, which the durable layer relies on:
 - When the script has no turn ``n``, the response is a final text saying so.
 
 How ``describe`` answers. ``describe`` is a separate model call (see
-``throwaway.agent.models.describe_file``) that may come from the loop's tool call or from
+``throwaway.agent.describe.describe_file``) that may come from the loop's tool call or from
 sandboxed code in the middle of a code step, so it cannot know which turn it belongs to.
 Its answer is therefore a pure function of the request: if any turn's ``"describe"`` object
 has the question, word for word, as a key, that answer is given; otherwise the default

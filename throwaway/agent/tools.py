@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pydantic_ai.models import Model
 from pydantic_ai.tools import ToolDefinition
 
+from throwaway.agent.describe import describe_file
 from throwaway.agent.help import HelpIndex
-from throwaway.agent.models import describe_file
 from throwaway.errors import ThrowawayError
 from throwaway.sandbox.functions import BASE_MODULE, HostFunction, from_callable
 from throwaway.sandbox.result import ExecResult

@@ -10,7 +10,7 @@ import click
 
 from throwaway import errors
 
-EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
+EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 1, 2, 124, 130
 HTTPX = ("httpx", "httpx2")  # the MCP SDK brings its own copy
 
 #: What to do next, for each kind of error (the first class in the error's MRO that is here).
@@ -72,11 +72,27 @@ class LazyGroup(click.Group):
     A user error from any command (see ``as_user_error``) ends it with one line and a hint.
     """
 
-    #: command name -> module that defines it (with ``@main.command``)
-    LAZY: ClassVar[dict[str, str]] = {
-        "db": "db", "demo": "demo", "mcp": "mcp", "run": "runs", "worker": "runs",
-        "runs": "runs", "show": "runs", "resume": "runs", "cancel": "runs",
-        "artifacts": "runs", "setup": "sandbox", "exec": "sandbox",
+    #: command name -> (module that defines it with ``@main.command``, its short help,
+    #: shown by --help without importing the module; test_cli_startup checks they agree)
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "artifacts": ("runs", "Copy a run's final /workspace files (and the images it showed) "
+                      "into DIRECTORY."),
+        "cancel": ("runs", "Stop a run: it is not started again; a worker running it stops "
+                   "at its next step."),
+        "config": ("config", "The config file's path and the defaults it sets for each command."),
+        "db": ("db", "The database that holds runs: $THROWAWAY_DATABASE_URL, or an embedded "
+               "Postgres."),
+        "demo": ("demo", "Fetch a forecast through a mount, chart it, check the chart, answer."),
+        "exec": ("sandbox", "Run a Python FILE (or - for stdin) in a fresh sandbox."),
+        "mcp": ("mcp", "Serve the sandbox to MCP clients (Claude Desktop, IDEs, agent "
+                "frameworks)."),
+        "resume": ("runs", "Continue a failed or cancelled run from its last checkpoint."),
+        "run": ("runs", "Give the agent a TASK; it writes and runs Python until it can answer."),
+        "runs": ("runs", "The newest runs, with their status."),
+        "setup": ("sandbox", "Fetch and verify the Pyodide runtime (idempotent; offline "
+                  "once done)."),
+        "show": ("runs", "A run and its steps: each model turn and tool call, with results."),
+        "worker": ("runs", "Work on queued runs, and on runs whose worker died, until Ctrl-C."),
     }  # fmt: skip
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -84,12 +100,16 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in self.LAZY:
-            importlib.import_module(f"throwaway.cli.{self.LAZY[name]}")
+            importlib.import_module(f"throwaway.cli.{self.LAZY[name][0]}")
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.BadParameter as exc:
+            from throwaway.cli.config import blame
+
+            raise (blame(exc) or exc) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
@@ -98,10 +118,21 @@ class LazyGroup(click.Group):
                 raise
             raise error from exc
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from LAZY for the commands not imported yet."""
+        real = self.commands
+        stubs = {n: click.Command(n, help=h) for n, (_, h) in self.LAZY.items() if n not in real}
+        self.commands = {**stubs, **real}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = real
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="throwaway")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """An agent that solves tasks by writing throwaway Python, run in a sandbox
     with no network and no host access.
 
@@ -116,4 +147,9 @@ def main() -> None:
 
     Runs live in Postgres ($THROWAWAY_DATABASE_URL, else an embedded one: see
     `throwaway db`); runtime files under $THROWAWAY_HOME (your cache folder).
+    Defaults for options: `throwaway config`.
     """
+    from throwaway.cli import config  # the config file: its defaults for the options
+
+    if ctx.invoked_subcommand in config.COMMANDS:
+        ctx.default_map = config.default_map(config.load(config.config_path()))

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from throwaway.agent.models import chosen_model_name
-from throwaway.agent.runner import RunSpec
 from throwaway.cli.base import EXIT_ERROR, main
-from throwaway.cli.runs import finish, last_workspace, model_name, work_until_done
+from throwaway.cli.render import EventPrinter
+from throwaway.cli.runs import finish, last_workspace, on_terminal
 from throwaway.demo import SCRIPT, TASK, weather_api
-from throwaway.durable import Durable
+from throwaway.runs import model_name
 from throwaway.sandbox.workspace import unpack
 
 
@@ -46,9 +46,9 @@ def demo(out_dir: Path, model: str | None) -> None:
     else:
         click.secho(f"model: {name}", err=True)
     with weather_api() as url:
-        spec = RunSpec(task=TASK, model=model_name(name), mounts=[f"web={url}"])
+        name = model_name(name)
         click.secho(f"task: {TASK}\n", bold=True, err=True)
-        record, chart = asyncio.run(_demo(spec))
+        record, chart = asyncio.run(_demo(name, f"web={url}"))
     finish(record, as_json=False)
     if chart is None:
         click.secho("the run left no /workspace/forecast.png", fg="red", err=True)
@@ -60,10 +60,12 @@ def demo(out_dir: Path, model: str | None) -> None:
     click.secho(f"See every step with: throwaway show {record.id}", dim=True, err=True)
 
 
-async def _demo(spec: RunSpec):
-    async with await Durable.open() as durable:
-        run_id = await durable.start_run(spec.task, spec.params())
-        record = await work_until_done(durable, run_id, lease_seconds=60, quiet=False)
-        sha = last_workspace(record)
-        files = dict(unpack(await durable.get_blob(sha))) if sha else {}
-    return record, files.get("/workspace/forecast.png")
+async def _demo(model: str, mount: str):
+    printer = EventPrinter(None, quiet=False)
+    async with on_terminal(printer) as runs:
+        run = await runs.start(TASK, model=model, mounts=[mount])
+        printer.run_id = run.id
+        await run.wait()
+        sha = last_workspace(run.record)
+        files = dict(unpack(await runs.durable.get_blob(sha))) if sha else {}
+    return run.record, files.get("/workspace/forecast.png")

@@ -6,8 +6,9 @@ import anyio
 import click
 
 from throwaway.cli.base import main
-from throwaway.cli.options import limit_options, mount_option, providers, warm_option
+from throwaway.cli.options import limit_options, mount_option, warm_option
 from throwaway.sandbox import assets
+from throwaway.vfs.spec import providers
 
 
 @main.command("mcp")

@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from throwaway.cli.render import visible
-from throwaway.vfs.spec import parse_mount
+from throwaway.cli.text import visible
+from throwaway.vfs.spec import MountSpec
 
 POLICIES = ("allow", "deny", "ask")
 
@@ -38,30 +38,26 @@ warm_option = click.option(
 )  # fmt: skip
 
 
-def _mounts(ctx, param, values: tuple[str, ...]) -> list[str]:
-    names = []
+def _mounts(ctx, param, values: tuple[str, ...]) -> list[MountSpec]:
+    specs = []
     for text in values:
         try:
-            names.append(parse_mount(text)[0])
+            specs.append(spec := MountSpec.parse(text))
+            spec.provider()  # an fsspec URL is checked by making its file system
         except (ValueError, OSError) as exc:
             raise click.BadParameter(str(exc), ctx, param) from None
-    if len(set(names)) != len(names):
+    if len({s.name for s in specs}) != len(specs):
         raise click.BadParameter("each mount needs its own NAME", ctx, param)
-    return list(values)
+    return specs
 
 
 def mount_option(command):
-    """--mount NAME=SOURCE[:rw], checked; the command gets the spec strings."""
+    """--mount NAME=SOURCE[:rw], checked; the command gets MountSpecs."""
     return click.option(
         "--mount", "mounts", multiple=True, callback=_mounts, metavar="NAME=SOURCE[:rw]",
         help="Make SOURCE appear at /mnt/NAME: a folder, an http(s) URL or an fsspec URL; "
         "read-only unless it ends in :rw. Repeatable.",
     )(command)  # fmt: skip
-
-
-def providers(mounts: list[str]) -> dict:
-    """{name: provider} for checked mount specs."""
-    return dict(parse_mount(m) for m in mounts)
 
 
 def _servers(ctx, param, values: tuple[str, ...]) -> list:

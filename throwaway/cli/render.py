@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import datetime
 from pathlib import PurePath
@@ -17,6 +16,8 @@ from rich.syntax import Syntax
 from rich.table import Column, Table
 from rich.text import Text
 
+from throwaway.cli.text import for_stream, visible
+
 if TYPE_CHECKING:  # the durable layer (psycopg) loads only for the commands that use it
     from throwaway.durable import RunRecord
 
@@ -26,30 +27,6 @@ SHOWN = 1500  # characters of a tool result shown live
 ID_SHOWN = 13  # characters of a run id that name it in hints and folders (its whole time)
 SHOWN_LINES, SHOWN_CHARS = 40, 4000  # of an output in `show` without --full
 COLORS = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
-#: Characters a terminal acts on instead of showing: C0/C1 controls (escape sequences,
-#: carriage return), bidi overrides, line separators, and lone surrogates.
-CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-
-
-def visible(text: str) -> str:
-    """Text from the sandbox made safe to show on a terminal: control characters become
-    escapes such as ``\\x1b`` (newline and tab are kept)."""
-    return CONTROL.sub(lambda m: _escape_char(m.group()), text)
-
-
-def _escape_char(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def for_stream(text: str, stream) -> str:
-    """``visible`` text for a terminal; for a pipe or file the text as it is, except lone
-    surrogates (which no encoding can write) as ``\\udcff``-style escapes."""
-    if stream.isatty():
-        return visible(text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def safe(value: object) -> str:

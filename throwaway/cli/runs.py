@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from throwaway.agent.models import chosen_model_name, resolve_model
-from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
+from throwaway.agent.runner import make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.options import (
     ask_on_terminal,
@@ -23,6 +22,7 @@ from throwaway.cli.options import (
 from throwaway.cli.render import ID_SHOWN, EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.durable.runs import STATUSES
+from throwaway.runs import Runs, model_name
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
 
@@ -30,15 +30,6 @@ LEASE = click.option(
     "--lease-seconds", type=click.IntRange(5), default=60, show_default=True,
     help="How long a silent worker keeps a run before another takes it over.",
 )  # fmt: skip
-
-
-def model_name(model: str | None) -> str:
-    """The model a run will use, checked now (a clear error here, not in the worker)."""
-    name = chosen_model_name(model)
-    resolve_model(name)
-    if name.startswith("scripted:"):
-        name = "scripted:" + os.path.abspath(name.removeprefix("scripted:"))
-    return name
 
 
 @main.command()
@@ -55,7 +46,8 @@ def model_name(model: str | None) -> str:
 )
 @limit_options(timeout=60.0)
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
-@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="End with the run as JSON "
+              "(as `show --json`; with --detach, the queued run).")  # fmt: skip
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
     help="Where to save the files and images the run leaves "
@@ -78,48 +70,37 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, out
       throwaway run "What is the median of /mnt/data/prices.csv?" --mount data=./data
       throwaway run "Plot it" --model scripted:demo.json --detach
     """  # fmt: skip
-    spec = RunSpec(
-        task=task, model=model_name(model),
-        mounts=[absolute_mount(m) for m in mounts],
-        help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
-        mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
-    )  # fmt: skip
-    record = asyncio.run(_run(spec, detach, lease_seconds, as_json, out_dir))
+    options = {
+        "model": model_name(model), "mounts": mounts, "help_dirs": help_dirs,
+        "timeout": timeout, "memory_mb": memory_mb, "mcp": [*mcp, *mcp_config],
+        "tool_policy": tool_policy,
+    }  # fmt: skip
+    record = asyncio.run(_run(task, options, detach, lease_seconds, as_json, out_dir))
     sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
 
 
-async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool, out_dir):
-    async with await Durable.open() as durable:
-        run_id = await durable.start_run(spec.task, spec.params())
+async def _run(
+    task: str, options: dict, detach: bool, lease_seconds: int, as_json: bool, out_dir: Path | None
+):
+    printer = EventPrinter(None, quiet=as_json)
+    async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
+        run = await runs.start(task, **options)
         if detach:
-            click.echo(run_id)
+            click.echo(json.dumps(run.as_json(), indent=2) if as_json else run.id)
             return None
-        click.secho(f"run {run_id}", dim=True, err=True)
-        record = await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
-        files = await final_files(durable, record)
-    finish(record, as_json)
-    folder = out_dir or Path("throwaway-out") / run_id[:ID_SHOWN]
+        printer.run_id = run.id
+        click.secho(f"run {run.id}", dim=True, err=True)
+        await run.wait()
+        files = await final_files(runs.durable, run.record)
+    finish(run.record, as_json)
+    folder = out_dir or Path("throwaway-out") / run.id[:ID_SHOWN]
     report_saved(folder, save_outputs(files, folder))
-    return record
+    return run.record
 
 
-async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
-    """Work on the queue in this process, showing this run's progress, until it ends."""
-    printer = EventPrinter(run_id, quiet=quiet)
-    stop = asyncio.Event()
-    worker = asyncio.create_task(
-        durable.work(
-            make_handler(durable, printer, approve=ask_on_terminal),
-            lease_seconds=lease_seconds,
-            stop=stop,
-        )
-    )
-    try:
-        record = await durable.wait(run_id)
-    finally:
-        stop.set()
-        await worker
-    return record
+def on_terminal(printer: EventPrinter, **options) -> Runs:
+    """Runs whose progress ``printer`` shows, with approvals asked on the terminal."""
+    return Runs(on_event=printer, approve=ask_on_terminal, **options)
 
 
 def finish(record: RunRecord, as_json: bool) -> None:
@@ -146,7 +127,7 @@ def worker(concurrency: int, lease_seconds: int, warm: int) -> None:
     """Work on queued runs, and on runs whose worker died, until Ctrl-C."""
 
     async def serve() -> None:
-        async with await Durable.open() as durable, warm_sandboxes(warm):
+        async with Durable() as durable, warm_sandboxes(warm):
             click.secho(f"worker on {durable.queue}: waiting for runs (Ctrl-C stops)", err=True)
             handler = make_handler(durable, EventPrinter(None, quiet=False))
             await durable.work(handler, concurrency=concurrency, lease_seconds=lease_seconds)
@@ -185,7 +166,7 @@ def show(run_id: str, full: bool, as_json: bool) -> None:
     """
 
     async def fetch() -> dict:
-        async with await Durable.open() as durable:
+        async with Durable() as durable:
             record = await durable.get_run(run_id)
             files = await final_files(durable, record)
         return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
@@ -206,12 +187,10 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
     """Continue a failed or cancelled run from its last checkpoint."""
 
     async def go():
-        async with await Durable.open() as durable:
-            whole = await durable.resolve(run_id)
-            await durable.resume(whole)
-            if detach:
-                return None
-            return await work_until_done(durable, whole, lease_seconds, quiet=as_json)
+        printer = EventPrinter(run_id, quiet=as_json)
+        async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
+            run = await runs.resume(run_id)
+            return None if detach else (await run.wait()).record
 
     record = asyncio.run(go())
     if record is not None:
@@ -225,7 +204,7 @@ def cancel(run_id: str) -> None:
     """Stop a run: it is not started again; a worker running it stops at its next step."""
 
     async def go() -> str:
-        async with await Durable.open() as durable:
+        async with Durable() as durable:
             whole = await durable.resolve(run_id)
             await durable.cancel(whole)
             return whole
@@ -240,7 +219,7 @@ def artifacts(run_id: str, directory: Path) -> None:
     """Copy a run's final /workspace files (and the images it showed) into DIRECTORY."""
 
     async def fetch() -> list[tuple[str, bytes]]:
-        async with await Durable.open() as durable:
+        async with Durable() as durable:
             return await final_files(durable, await durable.get_run(run_id))
 
     files = asyncio.run(fetch())
@@ -290,5 +269,5 @@ def last_workspace(record: RunRecord) -> str | None:
 
 
 async def _with_durable(action):
-    async with await Durable.open() as durable:
+    async with Durable() as durable:
         return await action(durable)

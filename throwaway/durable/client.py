@@ -39,50 +39,44 @@ DEFAULT_MAX_ATTEMPTS = 10
 
 
 class Durable:
-    """Durable runs on one Absurd queue of one Postgres database: ``await Durable.open()``."""
+    """Durable runs on one Absurd queue of one Postgres database.
+
+    ``async with Durable(url) as durable:`` connects to ``url`` (default
+    ``database_url()``: $THROWAWAY_DATABASE_URL or the embedded server) and installs
+    the schema and queue if they are missing.
+    """
 
     def __init__(
         self,
-        url: str,
-        conn: AsyncConnection,
-        queue: str,
-        max_attempts: int,
-        embedded: Path | None = None,
-    ) -> None:
-        self.url = url
-        self.embedded = embedded  # the data folder of the embedded server we use, if we do
-        self.queue = queue
-        self.max_attempts = max_attempts
-        self._conn = conn
-
-    @classmethod
-    async def open(
-        cls,
         url: str | None = None,
         *,
         queue: str = DEFAULT_QUEUE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    ) -> Durable:
-        """Connect to ``url`` (default ``database_url()``); install schema and queue if missing."""
-        embedded = None if url or os.environ.get(URL_ENV) else data_dir()
-        url = url or await asyncio.to_thread(database_url)
-        conn = await _connect(url)
+    ) -> None:
+        self.url = url
+        #: The data folder of the embedded server we use, if we do (known once connected).
+        self.embedded: Path | None = None
+        self.queue = queue
+        self.max_attempts = max_attempts
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Durable:
+        if self.url is None:
+            self.embedded = None if os.environ.get(URL_ENV) else data_dir()
+            self.url = await asyncio.to_thread(database_url)
+        conn = await _connect(self.url)
         try:
-            await ensure_schema(conn, queue)
+            await ensure_schema(conn, self.queue)
         except BaseException:
             await conn.close()
             raise
-        return cls(url, conn, queue, max_attempts, embedded)
-
-    async def close(self) -> None:
-        """Close the client's connection (workers started by ``work()`` have their own)."""
-        await self._conn.close()
-
-    async def __aenter__(self) -> Durable:
+        self._conn = conn
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        """Close the client's connection (workers started by ``work()`` have their own)."""
+        if self._conn is not None:
+            await self._conn.close()
 
     async def start_run(self, task: str, params: dict[str, Any] | None = None) -> str:
         """Queue a run of ``task`` (the handler gets ``params``); its run id.
@@ -189,6 +183,8 @@ class Durable:
 
     async def _call(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``op(conn)``, reconnecting and trying once more if the connection turns out broken."""
+        if self._conn is None:
+            raise DurableError("use Durable in `async with Durable(...) as durable:`")
         if self._conn.broken or self._conn.closed:
             self._conn = await _connect(self.url)
         try:

@@ -1,6 +1,7 @@
 """throwaway as an MCP server: each client gets its own sandbox, reached through four tools.
 
-What a client sees (the tools' docstrings below are their descriptions):
+What a client sees (the tools' docstrings below are their descriptions; run_python's with
+the bundled packages filled in):
 
 - ``run_python(code)``: stdout, stderr and the last expression's value come back as
   text content, images the code showed (``plt.show()``, ``display(img)``) as PNG image
@@ -61,6 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from throwaway.errors import ThrowawayError
+from throwaway.sandbox.assets import bundled_list
 from throwaway.sandbox.result import ExecResult
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.sandbox.warmpool import warm_sandboxes
@@ -205,7 +207,8 @@ class ThrowawayMCP:
             lifespan=self._lifespan,
             log_level="WARNING",
         )
-        self.server.add_tool(self.run_python)  # its outputSchema: RunOutput
+        about = self.run_python.__doc__.format(packages=bundled_list())
+        self.server.add_tool(self.run_python, description=about)  # its outputSchema: RunOutput
         for tool in (self.read_file, self.write_file, self.list_files):
             self.server.add_tool(tool, structured_output=False)
 
@@ -221,9 +224,9 @@ class ThrowawayMCP:
 
         Variables, imports and files in /workspace (the working directory) persist between
         calls. You get stdout, stderr and the value of the last expression as text, and
-        images the code showed (plt.show(), display(img)) as images. numpy, pandas,
-        matplotlib, scipy, scikit-learn and pillow import offline. An exception, a timeout
-        or running out of memory makes the call an error carrying the traceback.
+        images the code showed (plt.show(), display(img)) as images. These packages
+        import offline: {packages}. An exception, a timeout or running out of memory makes
+        the call an error carrying the traceback.
 
         If a result begins with 'session: HANDLE', pass session="HANDLE" on every later
         call (this tool and the file tools): without it each call gets a new, empty sandbox.

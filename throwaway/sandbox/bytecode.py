@@ -21,7 +21,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from throwaway.sandbox.assets import Assets, write_atomic
+from throwaway.atomicfile import write_atomic
+from throwaway.sandbox.assets import Assets
 
 log = logging.getLogger(__name__)
 

@@ -48,6 +48,8 @@ CallHandler = Callable[[str, str, bytes], Awaitable[tuple[dict, bytes]]]
 #: A handler for blocking calls (/mnt requests, host functions):
 #: (request, blob) -> (reply dict, blob); never raises.
 SyncHandler = Callable[[object, bytes], Awaitable[tuple[dict, bytes]]]
+#: Where a streamed run's output goes as it is printed: (stream name, text) -> None.
+OutputHandler = Callable[[str, str], None]
 
 
 def deno_command(assets: Assets, memory_mb: int = 1024) -> list[str]:
@@ -129,6 +131,7 @@ class SandboxProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[protocol.Frame]] = {}
         self.started: dict[int, asyncio.Future[None]] = {}  # set when Deno reports a long run
+        self.outputs: dict[int, OutputHandler] = {}  # streamed runs: request id -> handler
         self.ids = itertools.count(1)
         self.ready = asyncio.Event()
         self.stderr_tail = b""
@@ -183,11 +186,15 @@ class SandboxProcess:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def send(self, msg: dict, blob: bytes = b"") -> int:
-        """Send a request; return its id (the reply is awaited with `reply`)."""
+    def send(self, msg: dict, blob: bytes = b"", on_output: OutputHandler | None = None) -> int:
+        """Send a request; return its id (the reply is awaited with `reply`). A run sent
+        with ``on_output`` streams: its stdout and stderr go there as they are printed."""
         if not self.alive:
             raise SandboxError("the sandbox process is not running")
         msg = {**msg, "id": next(self.ids)}
+        if on_output is not None:
+            msg["stream"] = True
+            self.outputs[msg["id"]] = on_output
         self.pending[msg["id"]] = asyncio.get_running_loop().create_future()
         self.started[msg["id"]] = asyncio.get_running_loop().create_future()
         self.proc.stdin.write(protocol.encode(msg, blob))
@@ -198,8 +205,13 @@ class SandboxProcess:
         try:
             return await self.pending[request_id]
         finally:
-            self.pending.pop(request_id, None)
-            self.started.pop(request_id, None)
+            self.forget(request_id)
+
+    def forget(self, request_id: int) -> None:
+        """Stop waiting for a request's reply (and output)."""
+        self.pending.pop(request_id, None)
+        self.started.pop(request_id, None)
+        self.outputs.pop(request_id, None)
 
     async def _read_frames(self) -> None:
         reader = protocol.FrameReader(self.proc.stdout, self.tag)
@@ -224,6 +236,10 @@ class SandboxProcess:
         elif event == "started" and msg.get("id") in self.started:
             if not self.started[msg["id"]].done():
                 self.started[msg["id"]].set_result(None)
+        elif event == "output" and msg.get("id") in self.outputs:
+            stream, text = msg.get("stream"), msg.get("text")
+            if stream in ("stdout", "stderr") and isinstance(text, str):
+                self.outputs[msg["id"]](stream, text)
         elif event == "sync" and isinstance(msg.get("seq"), int) and self.on_sync:
             if self.syncs < MAX_SYNC_INFLIGHT:  # else dropped: the caller times out
                 self.syncs += 1

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import httpx
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion
+from packaging.utils import canonicalize_name
 
+from throwaway.atomicfile import write_atomic
 from throwaway.errors import InstallError
-from throwaway.sandbox.assets import SIMPLE_JSON, home, simple_index_url, write_atomic
+from throwaway.sandbox.assets import home
+from throwaway.sandbox.pypi_index import SIMPLE_JSON, newest_pure_wheel, simple_index_url
 
 PYODIDE_ENV = {
     "python_version": "3.12", "python_full_version": "3.12.7", "sys_platform": "emscripten",
@@ -140,35 +140,6 @@ async def _project_files(http: httpx.AsyncClient, name: str) -> list[dict]:
     if response.status_code != 200:
         raise InstallError(f"PyPI answered {response.status_code} for {name}")
     return response.json().get("files", [])
-
-
-def newest_pure_wheel(files: list[dict], spec: SpecifierSet | None = None) -> dict | None:
-    """The simple-index entry of the newest pure-Python wheel that ``spec`` allows."""
-    candidates = sorted(_pure_wheels(files, spec or SpecifierSet()), key=lambda c: c[0])
-    return candidates[-1][1] if candidates else None
-
-
-def _pure_wheels(files: list[dict], spec: SpecifierSet):
-    for file in files:
-        if not _is_pure_wheel(file):
-            continue
-        version = parse_wheel_filename(file["filename"])[1]
-        if version in spec and (not version.is_prerelease or spec.prereleases):
-            yield version, file
-
-
-def _is_pure_wheel(file: dict) -> bool:
-    if not file.get("filename", "").endswith(".whl") or file.get("yanked"):
-        return False
-    requires_python = file.get("requires-python")
-    try:
-        if requires_python and "3.12" not in SpecifierSet(requires_python):
-            return False
-        tags = parse_wheel_filename(file["filename"])[3]
-    except (ValueError, InvalidVersion):
-        return False
-    return any(t.abi == "none" and t.platform == "any" and t.interpreter.startswith("py3")
-               for t in tags)  # fmt: skip
 
 
 def _requires_dist(wheel: bytes) -> list[str]:

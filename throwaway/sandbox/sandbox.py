@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from throwaway.errors import SandboxError, SandboxFileError, SandboxProtocolError
-from throwaway.sandbox import pypi, warmpool, warmup
+from throwaway.sandbox import warmpool, warmup
 from throwaway.sandbox.assets import Assets, ensure_assets
 from throwaway.sandbox.functions import HostFunction, HostFunctions
-from throwaway.sandbox.process import SandboxProcess, boot_config, runtime_modules
+from throwaway.sandbox.process import OutputHandler, SandboxProcess, boot_config, runtime_modules
 from throwaway.sandbox.result import CRASHED, PROTOCOL, TIMEOUT, ExecError, ExecResult, parse_result
 from throwaway.sandbox.syncsandbox import SyncSandbox
 from throwaway.sandbox.workspace import MirrorFull, WorkspaceMirror, pack, unpack
@@ -251,11 +251,17 @@ class Sandbox:
 
     # ---- running code ------------------------------------------------------
 
-    async def run(self, code: str, *, timeout: float | None = None) -> ExecResult:
+    async def run(
+        self, code: str, *, timeout: float | None = None, on_output: OutputHandler | None = None
+    ) -> ExecResult:
         """Run code; return what it printed, its last expression, error and images.
 
-        Never raises for problems inside the sandbox (errors, timeouts, crashes):
-        those are in ``result.error``.
+        With ``on_output``, stdout and stderr stream instead: ``on_output(stream, text)``
+        ("stdout" or "stderr") is called as the code prints (a line at a time), and the
+        result's ``stdout`` and ``stderr`` are empty. Nothing is cut; past 1 MiB of
+        output not yet handled, the code waits for the host (``on_output`` blocking is
+        back-pressure). Never raises for problems inside the sandbox (errors, timeouts,
+        crashes): those are in ``result.error``.
         """
         timeout = self.timeout if timeout is None else timeout
         if not timeout > 0:
@@ -267,7 +273,7 @@ class Sandbox:
             started = time.perf_counter()
             self._runs += 1
             msg = {"type": "run", "code": code, "timeoutMs": timeout * 1e3, "runNo": self._runs}
-            request = self._process.send(msg)
+            request = self._process.send(msg, on_output=on_output)
             ended = True  # did the interpreter end with this run?
             try:
                 frame = await self._await_run(request, timeout)
@@ -366,8 +372,7 @@ class Sandbox:
                 raise SandboxError(f"the code did not start within {STARTUP_TIMEOUT:g} s")
             return await asyncio.wait_for(reply, timeout + HOST_GRACE)
         finally:
-            process.pending.pop(request, None)
-            process.started.pop(request, None)
+            process.forget(request)
 
     def _lost(self, error: ExecError, started: float) -> ExecResult:
         duration = (time.perf_counter() - started) * 1e3
@@ -486,6 +491,8 @@ class Sandbox:
 
     async def _resolve(self, requirements: list[str], deps: bool) -> tuple[dict, bytes]:
         assets = self._assets
+        from throwaway.sandbox import pypi  # httpx & co. load only when installing
+
         bundle = await pypi.resolve(
             requirements, assets.lock["packages"], assets.available_packages(),
             allow=self.allow_install, deps=deps,

@@ -28,8 +28,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from throwaway.atomicfile import write_atomic
 from throwaway.sandbox import bytecode
-from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure, write_atomic
+from throwaway.sandbox.assets import PYODIDE_VERSION, Assets, closure
 from throwaway.sandbox.process import (
     RUNTIME_DIR,
     SandboxProcess,

@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from throwaway.atomicfile import atomic_writer
 
 WORKSPACE = "/workspace"
 #: Bytes of /workspace kept across restarts and in snapshots.
@@ -64,16 +67,11 @@ class WorkspaceMirror:
         """A file to write ``path``'s new content into; kept only if the block succeeds."""
         self.check_room(path, size)
         stored = Path(self._dir.name) / hashlib.sha256(path.encode()).hexdigest()
-        partial = stored.with_suffix(".part")
-        try:
-            with partial.open("wb") as out:
-                yield out
-            if partial.stat().st_size != size:
+        with atomic_writer(stored) as out:
+            yield out
+            out.flush()
+            if os.fstat(out.fileno()).st_size != size:
                 raise MirrorFull(f"{path} changed size while it was being saved")
-            partial.replace(stored)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
         self._paths[path], self._sizes[path] = stored, size
 
     def put(self, path: str, data: bytes) -> None:

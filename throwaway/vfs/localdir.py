@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
-import secrets
 import shutil
 import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
+from throwaway.atomicfile import atomic_writer
 from throwaway.vfs.provider import Entry, MountProvider, Stat, oserror
 
 SMALL_IO = 1 << 16  # below this, a thread hop costs more than the disk
@@ -143,16 +142,13 @@ def _pread(target: Path, offset: int, size: int) -> bytes:
 
 
 def _replace(target: Path, data: bytes | BinaryIO) -> None:
-    """Write to a temporary file beside the target, then rename over it (keeping its mode)."""
-    tmp = target.with_name(f".throwaway-{os.getpid()}-{secrets.token_hex(4)}.part")
+    """Replace the target's content whole, keeping its permission bits."""
     try:
-        with open(tmp, "wb") as out:
-            out.write(data) if isinstance(data, bytes) else shutil.copyfileobj(data, out, 8 << 20)
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None  # a new file: the umask decides
+    with atomic_writer(target, mode) as out:
+        out.write(data) if isinstance(data, bytes) else shutil.copyfileobj(data, out, 8 << 20)
 
 
 def _rename_dir(source: Path, target: Path) -> None:

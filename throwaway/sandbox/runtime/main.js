@@ -80,6 +80,8 @@ function writeAll(bytes) {
 const interruptBuffer = new SharedArrayBuffer(1);
 const syncBuffer = new SharedArrayBuffer(BUFFER_SIZE); // replies to blocking calls (syncbridge.js)
 const interrupt = new Uint8Array(interruptBuffer);
+const outputBuffer = new SharedArrayBuffer(4); // characters of run output sent (worker.js)
+const outputAck = new Int32Array(outputBuffer);
 let worker = null;
 let ready = false;
 let waiting = []; // host requests held until the worker is ready
@@ -93,10 +95,12 @@ function startWorker() {
     event.preventDefault();
     restart(`the interpreter crashed: ${event.message}`);
   };
-  worker.postMessage({ type: "init", config: { ...init.config, interruptBuffer, syncBuffer } });
+  const buffers = { interruptBuffer, syncBuffer, outputBuffer };
+  worker.postMessage({ type: "init", config: { ...init.config, ...buffers } });
 }
 
 function restart(reason, error = { type: "SandboxCrashed", message: reason }) {
+  flushOutput();
   for (const [id, req] of inflight) {
     send({ id, restarted: true, timedOut: req.fired === true, error });
   }
@@ -125,10 +129,13 @@ function onWorkerMessage(msg) {
     clearTimeout(req.timer);
     clearTimeout(req.kill);
     clearTimeout(req.notify);
+    flushOutput();
     inflight.delete(msg.id);
     const json = typeof msg.json === "string" ? msg.json : "{}";
     send({ id: msg.id, json, timedOut: req.fired === true },
       msg.blob instanceof Uint8Array ? msg.blob : null);
+  } else if (msg.type === "output" && req?.stream && typeof msg.text === "string") {
+    queueOutput(msg.id, msg.stream === "stderr" ? "stderr" : "stdout", msg.text);
   } else if (msg.type === "sync" && Number.isInteger(msg.seq)) {
     send({ event: "sync", seq: msg.seq, json: String(msg.json) },
       msg.blob instanceof Uint8Array ? msg.blob : null);
@@ -136,6 +143,34 @@ function onWorkerMessage(msg) {
     send({ event: "call", callId: msg.callId, op: String(msg.op), json: String(msg.json) },
       msg.blob instanceof Uint8Array ? msg.blob : null);
   }
+}
+
+// Output of streamed runs, a line at a time from the worker, goes to the host in
+// batches: at most OUTPUT_DELAY_MS late, OUTPUT_BATCH characters at once, and all of it
+// before the run's reply. The worker waits once too much is unsent (back-pressure).
+const OUTPUT_DELAY_MS = 10;
+const OUTPUT_BATCH = 1 << 16;
+let output = []; // [{id, stream, text}], consecutive text of one stream joined
+let outputChars = 0;
+let outputTimer = null;
+
+function queueOutput(id, stream, text) {
+  const last = output.at(-1);
+  if (last?.id === id && last.stream === stream) last.text += text;
+  else output.push({ id, stream, text });
+  outputChars += text.length;
+  if (outputChars >= OUTPUT_BATCH) flushOutput();
+  else outputTimer ??= setTimeout(flushOutput, OUTPUT_DELAY_MS);
+}
+
+function flushOutput() {
+  clearTimeout(outputTimer);
+  outputTimer = null;
+  for (const { id, stream, text } of output) send({ event: "output", id, stream, text });
+  Atomics.add(outputAck, 0, outputChars);
+  Atomics.notify(outputAck, 0);
+  output = [];
+  outputChars = 0;
 }
 
 function onTimeout(req) {
@@ -150,7 +185,7 @@ function onTimeout(req) {
 
 function forward({ msg, blob }) {
   interrupt[0] = 0;
-  inflight.set(msg.id, { type: msg.type, timeoutMs: msg.timeoutMs });
+  inflight.set(msg.id, { type: msg.type, timeoutMs: msg.timeoutMs, stream: msg.stream === true });
   worker.postMessage({ ...msg, blob: blob ?? null });
 }
 

@@ -33,6 +33,7 @@ _import_map: dict[str, str] = {}  # import name -> Pyodide package name
 _wheels: dict[str, str] = {}  # import name -> staged wheel to unpack on first import
 _limit = 1_000_000
 SAVE_LIMIT = 128 << 20  # characters of one stream saved to its file per run
+LIVE_CHUNK = 1 << 16  # characters of a streamed run's output sent at most at once
 _memory_mb = 0
 _changed = None  # set by setup: a JavaScript function
 _listing = None  # the last listing of /workspace (_workspace)
@@ -113,6 +114,37 @@ class CappedStream(io.TextIOBase):
         cut = {"total_chars": self.size, "saved_to": self.path}
         marker = f"\n[... output cut: {self.size:,} characters in all; {where} ...]\n"
         return head + marker + tail[-self.tail_limit :], cut
+
+
+class LiveStream(io.TextIOBase):
+    """A text stream sent to the host as it is written (``emit(name, text)``), line by
+    line (or every LIVE_CHUNK characters, or on flush), and not kept: the host has it."""
+
+    def __init__(self, name: str, emit):
+        self.name, self.emit = name, emit
+        self.pending: list[str] = []
+        self.size = 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.pending.append(text)
+        self.size += len(text)
+        if self.size >= LIVE_CHUNK or "\n" in text or "\r" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self):
+        if self.pending:
+            text, self.pending, self.size = "".join(self.pending), [], 0
+            self.emit(self.name, text)
+
+    def value(self) -> tuple[str, None]:
+        self.flush()
+        return "", None
 
 
 def setup(limit: int, memory_mb: int, import_map_json: str, wheels_json: str, changed) -> None:
@@ -203,11 +235,12 @@ def prepare(code: str) -> str:
 _pending = None  # a Run waiting for run_pending (it needs the event loop)
 
 
-def run_now(code: str, run_id: int):
+def run_now(code: str, run_id: int, emit=None):
     """Run code that needs no event loop and return (meta JSON, images), or None
-    if it does: then the caller awaits run_pending(). One call from JavaScript."""
+    if it does: then the caller awaits run_pending(). One call from JavaScript.
+    With ``emit``, a JavaScript function, stdout and stderr go to it as they come."""
     global _pending
-    job = Run(code, run_id)
+    job = Run(code, run_id, emit)
     if job.needs_await:
         _pending = job
         return None
@@ -256,14 +289,17 @@ class Run:
     event loop, which keeps a trivial run well under a millisecond.
     """
 
-    def __init__(self, code: str, run_id: int):
+    def __init__(self, code: str, run_id: int, emit=None):
         global _dropped
         del _images[:]
         _dropped = 0
         _captured.clear()
         self.before = _workspace()
-        self.out = CappedStream("stdout", run_id, _limit)
-        self.err = CappedStream("stderr", run_id, _limit)
+        if emit is None:
+            self.out = CappedStream("stdout", run_id, _limit)
+            self.err = CappedStream("stderr", run_id, _limit)
+        else:
+            self.out, self.err = LiveStream("stdout", emit), LiveStream("stderr", emit)
         self.result = self.error = self.body = self.last = None
         self.code = code
         try:

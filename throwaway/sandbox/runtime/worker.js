@@ -7,6 +7,7 @@
 //                   | {type:"reply", callId, json, blob}
 //   worker -> main  {type:"ready"} | {type:"started", id}
 //                   | {type:"done", id, json, blob} | {type:"call", callId, op, json}
+//                   | {type:"output", id, stream, text}   (a run asked for with stream: true)
 import { createRequire } from "node:module";
 import vm from "node:vm";
 import { loadPyodide } from "npm:pyodide@0.27.7";
@@ -21,6 +22,9 @@ for (const name of ["log", "info", "debug", "warn"]) console[name] = console.err
 
 const FONT_CACHE = "/lib/python3.12/site-packages/matplotlib/fontlist.json";
 let pyodide, runner, bridge, hostfs; // hostfs: the /mnt file systems, once mounted
+let interrupt, outputAck; // shared with main.js: the interrupt flag, characters of output it sent
+let outputSent = 0; // characters of output posted to main.js (wraps, as outputAck does)
+const OUTPUT_WINDOW = 1 << 20; // characters of output posted that main.js has not sent yet
 let queue = Promise.resolve();
 const pendingCalls = new Map();
 let nextCallId = 1;
@@ -96,7 +100,9 @@ async function boot(config) {
     pyodide.runPython(AFTER_RESTORE);
     if (snapshot.meta.check) pyodide.runPython(snapshot.meta.check);
   }
-  pyodide.setInterruptBuffer(new Uint8Array(config.interruptBuffer));
+  interrupt = new Uint8Array(config.interruptBuffer);
+  outputAck = new Int32Array(config.outputBuffer);
+  pyodide.setInterruptBuffer(interrupt);
   bridge = createSyncBridge({
     buffer: config.syncBuffer,
     interrupt: new Uint8Array(config.interruptBuffer),
@@ -264,6 +270,19 @@ async function handle(msg) {
     blob ? [blob.buffer] : []);
 }
 
+// Output of a streamed run, as it is printed. Back-pressure: past OUTPUT_WINDOW characters
+// that main.js has not written to the host yet, the code waits (as on a full pipe), unless
+// it is being interrupted.
+function sendOutput(id, stream, text) {
+  self.postMessage({ type: "output", id, stream, text });
+  outputSent = (outputSent + text.length) | 0;
+  for (;;) {
+    const acked = Atomics.load(outputAck, 0);
+    if (((outputSent - acked) | 0) <= OUTPUT_WINDOW || interrupt[0] !== 0) return;
+    Atomics.wait(outputAck, 0, acked, 100);
+  }
+}
+
 function fsError(err) {
   if (err instanceof pyodide.FS.ErrnoError) {
     const name = { 44: "FileNotFoundError", 31: "IsADirectoryError", 54: "NotADirectoryError" };
@@ -286,7 +305,8 @@ const OPS = {
       }
     }
     self.postMessage({ type: "started", id: msg.id });
-    const out = runner.run_now(msg.code, msg.runNo ?? msg.id) ?? await runner.run_pending();
+    const emit = msg.stream ? (stream, text) => sendOutput(msg.id, stream, text) : null;
+    const out = runner.run_now(msg.code, msg.runNo ?? msg.id, emit) ?? await runner.run_pending();
     hostfs?.commitAll(); // files left open reach the host before the changes are reported
     const [json, blob] = out.toJs();
     out.destroy();
