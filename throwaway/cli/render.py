@@ -118,6 +118,13 @@ def _table(names: list[str], rows: list[dict[str, str]], with_task: bool) -> Tab
     return table
 
 
+def mount_text(mount: str | dict) -> str:
+    """A stored mount (a MountSpec's JSON, or its text in runs from before) as NAME=SOURCE[:rw]."""
+    if isinstance(mount, str):
+        return mount
+    return f"{mount['name']}={mount['source']}" + (":rw" if mount.get("writable") else "")
+
+
 def short_model(name: str) -> str:
     """A model's name as the runs table shows it: a script by its file name."""
     if name.startswith("scripted:"):
@@ -138,7 +145,7 @@ def took(seconds: float | None) -> str:
     return f"{minutes} m {secs:02d} s" if hours < 1 else f"{hours} h {minutes:02d} m"
 
 
-def print_run(view: dict, full: bool = False) -> None:
+def print_run(view: dict, files: list[tuple[str, int]] = (), full: bool = False) -> None:
     """One run: what it was given, each step with its time, code and output, its files."""
     params = view.get("params") or {}
     color = COLORS.get(view["status"], "white")
@@ -146,7 +153,7 @@ def print_run(view: dict, full: bool = False) -> None:
               f"  attempts: {view['attempts']}")  # fmt: skip
     out.print(f"[bold]model:[/]  {safe(params.get('model', '?'))}")
     if params.get("mounts"):
-        out.print(f"[bold]mounts:[/] {safe(', '.join(params['mounts']))}")
+        out.print(f"[bold]mounts:[/] {safe(', '.join(map(mount_text, params['mounts'])))}")
     out.print(f"[bold]task:[/]   {safe(view['task'])}")
     steps = view["steps"]
     if view.get("answer") and steps and steps[-1].get("text") == view["answer"]:
@@ -157,7 +164,7 @@ def print_run(view: dict, full: bool = False) -> None:
         out.print(Panel(Text(visible(view["answer"])), title="answer", border_style="green"))
     if view.get("error"):
         out.print(f"[red]error:[/] {safe(view['error'])}")
-    _print_files(view)
+    _print_files(view["id"], files)
 
 
 def _print_step(step: dict, full: bool) -> None:
@@ -211,11 +218,10 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _print_files(view: dict) -> None:
-    files = view.get("files") or []
+def _print_files(run_id: str, files: list[tuple[str, int]]) -> None:
     if not files:
         return
-    copy = f"throwaway artifacts {view['id'][:ID_SHOWN]} DIR"
+    copy = f"throwaway artifacts {run_id[:ID_SHOWN]} DIR"
     out.print(f"\n[bold]files[/] in its final /workspace ([dim]{copy}[/] copies them):")
-    for f in files:
-        out.print(f"  {safe(f['path'])}  [dim]{f['size']:,} bytes[/]")
+    for path, size in files:
+        out.print(f"  {safe(path)}  [dim]{size:,} bytes[/]")
