@@ -88,10 +88,11 @@ class LazyGroup(click.Group):
                 "frameworks)."),
         "resume": ("runs", "Continue a failed or cancelled run from its last checkpoint."),
         "run": ("runs", "Give the agent a TASK; it writes and runs Python until it can answer."),
-        "runs": ("runs", "The newest runs, with their status."),
+        "runs": ("runs", "The newest runs: id, status, model, duration, steps, task."),
         "setup": ("sandbox", "Fetch and verify the Pyodide runtime (idempotent; offline "
                   "once done)."),
-        "show": ("runs", "A run and its steps: each model turn and tool call, with results."),
+        "show": ("runs", "A run and its steps: each model turn, each cell of code with its "
+                 "output, the files."),
         "worker": ("runs", "Work on queued runs, and on runs whose worker died, until Ctrl-C."),
     }  # fmt: skip
 
