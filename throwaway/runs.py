@@ -147,12 +147,13 @@ class Runs:
         return await self.get(await self.durable.start_run(task, spec.params()))
 
     async def get(self, run_id: str) -> Run:
-        """The run with its steps; RunNotFound if there is none."""
+        """The run with its steps; ``run_id`` may be the start of an id (RunNotFound if no
+        run's id starts so, AmbiguousRunId if several do)."""
         return Run(self, await self.durable.get_run(run_id))
 
-    async def list(self, limit: int = 20) -> list[Run]:
-        """The newest runs first, without their steps."""
-        return [Run(self, r) for r in await self.durable.list_runs(limit)]
+    async def list(self, limit: int = 20, status: Status | None = None) -> list[Run]:
+        """The newest runs first (only those with ``status``, if given), without their steps."""
+        return [Run(self, r) for r in await self.durable.list_runs(limit, status)]
 
     async def resume(self, run_id: str) -> Run:
         """Queue a failed or cancelled run again; it continues from its stored steps."""

@@ -107,13 +107,13 @@ def test_run_and_show_print_no_raw_control_characters(capsys):
     print_run({"id": "r1", "status": "completed", "attempts": 1, "task": INJECTION,
                "answer": INJECTION, "error": INJECTION,
                "params": {"model": INJECTION, "mounts": [INJECTION]},
-               "files": [{"path": INJECTION, "size": 1}],
                "steps": [{"kind": "tool", "step": "tool:1", "name": "run_python",
                           "args": {"code": INJECTION}, "result": INJECTION,
                           "at": "2026-01-01T00:00:00+00:00", "seconds": 1.0},
                          {"kind": "tool", "step": "call:x", "name": INJECTION,
                           "args": {INJECTION: INJECTION}, "result": INJECTION, "from_code": True,
-                          "at": "2026-01-01T00:00:00+00:00", "seconds": None}]})  # fmt: skip
+                          "at": "2026-01-01T00:00:00+00:00", "seconds": None}]},
+              [(INJECTION, 1)])  # fmt: skip
     captured = capsys.readouterr()
     for text in (captured.out, captured.err):
         assert "aGVsbG8" in text

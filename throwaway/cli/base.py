@@ -32,9 +32,9 @@ class UserError(click.ClickException):
         self.hint = hint
 
     def show(self, file=None) -> None:
-        click.secho(f"error: {self.format_message()}", fg="red", err=True)
+        super().show(file)  # "Error: ...", as for every error Click reports
         if self.hint:
-            click.secho(f"hint: {self.hint}", err=True)
+            click.echo(f"hint: {self.hint}", file=file, err=file is None)
 
 
 def as_user_error(exc: BaseException) -> UserError | None:

@@ -69,7 +69,7 @@ def load(path: Path) -> dict:
     """The file's keys, checked; {} if there is no file."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file (or no such folder)
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, f"cannot read it: {exc}") from None

@@ -29,13 +29,6 @@ SHOWN_LINES, SHOWN_CHARS = 40, 4000  # of an output in `show` without --full
 COLORS = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
 
 
-def mount_text(mount: str | dict) -> str:
-    """A stored mount (MountSpec.to_json, or text from older runs) as ``NAME=SOURCE[:rw]``."""
-    if isinstance(mount, str):
-        return mount
-    return f"{mount['name']}={mount['source']}{':rw' if mount.get('writable') else ''}"
-
-
 def safe(value: object) -> str:
     """``visible`` text with rich markup escaped, for f-strings printed by rich."""
     return escape(visible(str(value)))
@@ -50,7 +43,7 @@ class EventPrinter:
     def __call__(self, run_id: str, event: dict) -> None:
         if self.quiet or (self.run_id and run_id != self.run_id):
             return
-        prefix = "" if self.run_id else f"[dim]{run_id[:8]}[/dim] "
+        prefix = "" if self.run_id else f"[dim]{run_id[:ID_SHOWN]}[/dim] "
         kind = event.get("kind")
         if kind == "model":
             if event.get("text") and event.get("tool_calls"):
@@ -125,6 +118,13 @@ def _table(names: list[str], rows: list[dict[str, str]], with_task: bool) -> Tab
     return table
 
 
+def mount_text(mount: str | dict) -> str:
+    """A stored mount (a MountSpec's JSON, or its text in runs from before) as NAME=SOURCE[:rw]."""
+    if isinstance(mount, str):
+        return mount
+    return f"{mount['name']}={mount['source']}" + (":rw" if mount.get("writable") else "")
+
+
 def short_model(name: str) -> str:
     """A model's name as the runs table shows it: a script by its file name."""
     if name.startswith("scripted:"):
@@ -145,7 +145,7 @@ def took(seconds: float | None) -> str:
     return f"{minutes} m {secs:02d} s" if hours < 1 else f"{hours} h {minutes:02d} m"
 
 
-def print_run(view: dict, full: bool = False) -> None:
+def print_run(view: dict, files: list[tuple[str, int]] = (), full: bool = False) -> None:
     """One run: what it was given, each step with its time, code and output, its files."""
     params = view.get("params") or {}
     color = COLORS.get(view["status"], "white")
@@ -164,7 +164,7 @@ def print_run(view: dict, full: bool = False) -> None:
         out.print(Panel(Text(visible(view["answer"])), title="answer", border_style="green"))
     if view.get("error"):
         out.print(f"[red]error:[/] {safe(view['error'])}")
-    _print_files(view)
+    _print_files(view["id"], files)
 
 
 def _print_step(step: dict, full: bool) -> None:
@@ -218,11 +218,10 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _print_files(view: dict) -> None:
-    files = view.get("files") or []
+def _print_files(run_id: str, files: list[tuple[str, int]]) -> None:
     if not files:
         return
-    copy = f"throwaway artifacts {view['id'][:ID_SHOWN]} DIR"
+    copy = f"throwaway artifacts {run_id[:ID_SHOWN]} DIR"
     out.print(f"\n[bold]files[/] in its final /workspace ([dim]{copy}[/] copies them):")
-    for f in files:
-        out.print(f"  {safe(f['path'])}  [dim]{f['size']:,} bytes[/]")
+    for path, size in files:
+        out.print(f"  {safe(path)}  [dim]{size:,} bytes[/]")

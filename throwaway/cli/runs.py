@@ -98,8 +98,7 @@ async def _run(
     async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
         run = await runs.start(task, **options)
         if detach:
-            view = await show_view(runs.durable, run.record) if as_json else None
-            click.echo(json.dumps(view, indent=2) if as_json else run.id)
+            click.echo(json.dumps(run.as_json(), indent=2) if as_json else run.id)
             return None
         printer.run_id = run.id
         click.secho(f"run {run.id}", dim=True, err=True)
@@ -178,15 +177,16 @@ def show(run_id: str, full: bool, as_json: bool) -> None:
     RUN_ID may be the start of an id.
     """
 
-    async def fetch() -> dict:
+    async def fetch() -> tuple[RunRecord, list[tuple[str, bytes]]]:
         async with Durable() as durable:
-            return await show_view(durable, await durable.get_run(run_id))
+            record = await durable.get_run(run_id)
+            return record, [] if as_json else await final_files(durable, record)
 
-    view = asyncio.run(fetch())
+    record, files = asyncio.run(fetch())
     if as_json:
-        click.echo(json.dumps(view, indent=2))
+        click.echo(json.dumps(run_view(record), indent=2))
     else:
-        print_run(view, full=full)
+        print_run(run_view(record), [(path, len(data)) for path, data in files], full=full)
 
 
 @main.command()
@@ -201,6 +201,7 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
         printer = EventPrinter(run_id, quiet=as_json)
         async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
             run = await runs.resume(run_id)
+            printer.run_id = run.id  # the whole id, when RUN_ID was its start
             return None if detach else (await run.wait()).record
 
     record = asyncio.run(go())
@@ -241,12 +242,6 @@ def artifacts(run_id: str, directory: Path) -> None:
         click.echo(str(target))
     if not files:
         click.secho("no files in this run's workspace", err=True)
-
-
-async def show_view(durable: Durable, record: RunRecord) -> dict:
-    """What `show --json` prints: the run's view and the files of its last workspace."""
-    files = await final_files(durable, record)
-    return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
 
 
 async def final_files(durable: Durable, record: RunRecord) -> list[tuple[str, bytes]]:
