@@ -163,7 +163,8 @@ class SandboxProcess:
             await asyncio.wait_for(self._until_ready(), STARTUP_TIMEOUT)
         except (TimeoutError, SandboxError) as exc:
             await self.kill()
-            raise SandboxError(f"the sandbox did not start: {exc}\n{self.diagnostics()}") from None
+            why = exc if isinstance(exc, SandboxError) else f"no answer in {STARTUP_TIMEOUT:g} s"
+            raise SandboxError(f"the sandbox did not start: {why}\n{self.diagnostics()}") from None
         except BaseException:  # cancelled while starting: leave no process behind
             await asyncio.shield(self.kill())
             raise
