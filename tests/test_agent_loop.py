@@ -197,3 +197,15 @@ def test_the_tools_the_model_sees_come_from_the_toolbox_signatures():
     )
     assert by_name["run_python"].description.startswith("Run Python code in the sandbox and get")
     assert all(d.return_schema is None for d in DEFINITIONS)
+
+
+async def test_describe_reads_the_file_from_the_sandbox_and_names_its_kind():
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (7).to_bytes(4, "big") + (5).to_bytes(4, "big")
+    sandbox = FakeSandbox(files={"/workspace/chart.png": png})
+    turns = [{"tool_calls": [{"name": "describe",
+                              "args": {"path": "chart.png", "question": "Colour?"}}]},
+             {"text": "done"}]  # fmt: skip
+    _, events, _ = await run_loop(turns, sandbox)
+    result = next(e for e in events if e["kind"] == "tool")["result"]
+    assert result.startswith("[scripted describe] An image (image/png, 7×5 pixels")
+    assert result.endswith("Question: Colour?")
