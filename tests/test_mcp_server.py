@@ -105,9 +105,9 @@ async def test_stdio_runs_code_and_keeps_state_between_calls(stdio_args):
         first = await call(session, "run_python", code=code)
         second = await call(session, "run_python", code="x * 2")
     assert not first.is_error
-    assert text(first) == "stdout:\nhi\n\nstderr:\noops\n\nresult:\n42"
+    assert text(first) == "stdout:\nhi\n\nstderr:\noops\n\nvalue of the last expression:\n42"
     assert first.structured_content["result"] == "42"
-    assert text(second) == "result:\n82"
+    assert text(second) == "value of the last expression:\n82"
 
 
 @pytest.mark.e2e
@@ -116,7 +116,7 @@ async def test_stdio_2026_protocol_needs_no_handle_the_process_is_the_session():
         assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
         await call(client, "run_python", code="kept = 'in the process'")
         kept = await call(client, "run_python", code="kept")
-    assert text(kept) == "result:\n'in the process'"
+    assert text(kept) == "value of the last expression:\n'in the process'"
     assert "session" not in kept.structured_content
 
 
@@ -156,7 +156,7 @@ async def test_stdio_timeout_is_a_tool_error_naming_the_limit_and_the_sandbox_go
     assert f"the {TIMEOUT} s time limit" in text(result)
     assert result.structured_content["error"]["type"] == "TimeoutError"
     assert elapsed < TIMEOUT + 5
-    assert text(after) == "result:\n'yes'"
+    assert text(after) == "value of the last expression:\n'yes'"
 
 
 @pytest.mark.e2e
@@ -166,7 +166,7 @@ async def test_stdio_memory_cap_from_the_command_line_gives_a_memory_error():
         after = await call(session, "run_python", code="6 * 7")
     assert result.is_error
     assert "MemoryError" in text(result)
-    assert text(after) == "result:\n42"
+    assert text(after) == "value of the last expression:\n42"
 
 
 @pytest.mark.e2e
@@ -176,7 +176,7 @@ async def test_stdio_mount_from_the_command_line_is_readable_and_read_only(stdio
         by_tool = await call(session, "read_file", path="/mnt/data/notes.txt")
         listed = await call(session, "list_files", path="/mnt/data")
         refused = await call(session, "write_file", path="/mnt/data/new.txt", content="x")
-    assert text(by_code) == "result:\n'mounted from the host\\n'"
+    assert text(by_code) == "value of the last expression:\n'mounted from the host\\n'"
     assert text(by_tool) == "mounted from the host\n"
     assert listed.structured_content["names"] == ["notes.txt"]
     assert refused.is_error
@@ -199,7 +199,7 @@ async def test_stdio_files_written_read_and_listed_are_the_codes_files(stdio_arg
         missing = await call(session, "read_file", path="nope.txt")
         bad_base64 = await call(session, "write_file", path="x", content="%%%", encoding="base64")
     assert text(wrote) == "wrote 8 bytes to /workspace/in.csv"
-    assert text(summed) == "result:\n3"
+    assert text(summed) == "value of the last expression:\n3"
     assert {"in.csv", "raw.bin", "out.txt"} <= set(listed.structured_content["names"])
     assert text(read_back) == "from code"
     assert base64.b64decode(text(raw_back)) == raw
@@ -269,7 +269,7 @@ async def test_http_runs_code_keeps_state_and_returns_images(http_server):
         await call(session, "run_python", code="total = sum(range(10))")
         kept = await call(session, "run_python", code="total")
         chart = await call(session, "run_python", code=CHART)
-    assert text(kept) == "result:\n45"
+    assert text(kept) == "value of the last expression:\n45"
     [png] = images(chart)
     assert png.startswith(PNG_SIGNATURE)
 
@@ -284,7 +284,7 @@ async def test_http_sessions_are_isolated(http_server):
         mine = await call(one, "run_python", code="secret")
     assert theirs.is_error and "NameError" in text(theirs)
     assert "one.txt" not in their_files.structured_content["names"]
-    assert text(mine) == "result:\n'only in one'"
+    assert text(mine) == "value of the last expression:\n'only in one'"
 
 
 @pytest.mark.e2e
@@ -303,7 +303,7 @@ async def test_http_mount_and_file_tools(http_server):
         await call(session, "write_file", path="note.md", content="# hi")
         read_back = await call(session, "run_python", code="open('note.md').read()")
     assert text(mounted) == "mounted from the host\n"
-    assert text(read_back) == "result:\n'# hi'"
+    assert text(read_back) == "value of the last expression:\n'# hi'"
 
 
 @pytest.mark.e2e
@@ -329,7 +329,7 @@ async def test_http_2026_protocol_keeps_state_through_the_session_handle(http_se
         other = await call(client, "run_python", code="kept")
         unknown = await call(client, "run_python", code="1", session="not-a-handle")
     assert text(first).startswith(f'session: {handle}\n(pass session="{handle}"')
-    assert text(same).startswith("result:\n'by handle'")
+    assert text(same).startswith("value of the last expression:\n'by handle'")
     assert other.is_error and "NameError" in text(other)
     assert other.structured_content["session"] != handle
     assert unknown.is_error and "leave `session` out" in text(unknown)
@@ -433,7 +433,7 @@ async def test_a_session_header_keeps_state_without_handles_in_both_clients(head
         other = await b_fast.call_tool("run_python", {"code": "who"}, raise_on_error=False)
     async with Client(url) as no_header:
         fresh = await call(no_header, "run_python", code="who")
-    assert text(again) == "result:\n'a'"  # no handle needed, none shown
+    assert text(again) == "value of the last expression:\n'a'"  # no handle needed, none shown
     assert "session" not in again.structured_content
     assert other.is_error and "NameError" in text(other)
     assert fresh.is_error and "session" in fresh.structured_content  # handles as before

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import time
 
-from throwaway import Sandbox
-from throwaway.agent.help import HelpIndex
-from throwaway.agent.loop import Agent, MemoryJournal
+from throwaway.agent.loop import Agent, MemoryJournal, journal_calls
 from throwaway.agent.scripted import ScriptedModel, parse_script
-from throwaway.agent.tools import Toolbox
+from throwaway.agent.session import SessionSpec, open_session
 
 CODE = (
     "import os\nfrom PIL import Image\n"
@@ -32,12 +30,13 @@ async def test_describe_from_code_answers_through_the_agent():
         {"tool_calls": [{"name": "run_python", "args": {"code": CODE}}]},
         {"text": "done"},
     ]))  # fmt: skip
-    toolbox = Toolbox(None, model, HelpIndex())
     journal = MemoryJournal()
-    async with Sandbox(timeout=20, functions=toolbox.sandbox_functions()) as sandbox:
-        toolbox.sandbox = sandbox
+    calls = journal_calls(journal, lambda event: None)
+    async with open_session(SessionSpec(timeout=20), model, journal=calls) as session:
+        await session.sandbox.start()
         started = time.monotonic()
-        answer = await Agent(model, toolbox, journal).run("describe a chart from code")
+        agent = Agent(model, session.toolbox, journal)
+        answer = await agent.run("describe a chart from code", session.instructions)
         assert time.monotonic() - started < 15  # the time limit is 20 s: no deadlock
     assert answer == "done"
     result = next(v for k, v in journal.steps if k.startswith("tool:"))["text"]

@@ -15,7 +15,6 @@ of calling the tool again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -36,12 +35,12 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model, ModelRequestParameters
 
-from throwaway.agent.prompt import system_prompt
 from throwaway.agent.tools import ToolArgumentsError, Toolbox
 from throwaway.errors import FatalModelError, RetryableModelError, RunFailed
+from throwaway.retry import model_retrying
+from throwaway.sandbox.functions import CallJournal
 from throwaway.sandbox.workspace import pack
 
-MODEL_RETRY_DELAYS = (1.0, 4.0, 15.0)
 MAX_TURNS = 40  # model turns per run, unless the run says otherwise
 EMPTY_WORKSPACE = pack([])
 
@@ -90,11 +89,11 @@ class Agent:
     _workspace: str | None = field(default=None, init=False)  # snapshot the sandbox holds
     _ran_code: bool = field(default=False, init=False)
 
-    async def run(self, task: str, tools_index: str = "") -> str:
-        """The model's final answer. Raises RunFailed when the run cannot go on."""
-        self.toolbox.sandbox.functions.journal = self._journal_call
-        prompt = system_prompt(self.toolbox.sandbox, self.toolbox.help_index, tools_index)
-        messages: list = [ModelRequest(parts=[SystemPromptPart(prompt), UserPromptPart(task)])]
+    async def run(self, task: str, instructions: str) -> str:
+        """The model's final answer to ``task`` under the system prompt ``instructions``.
+        Raises RunFailed when the run cannot go on."""
+        parts = [SystemPromptPart(instructions), UserPromptPart(task)]
+        messages: list = [ModelRequest(parts=parts)]
         params = ModelRequestParameters(
             function_tools=self.toolbox.definitions, allow_text_output=True
         )
@@ -125,34 +124,18 @@ class Agent:
 
     async def _ask(self, messages: list, params: ModelRequestParameters) -> dict:
         """One model call, retried on rate limits and server errors; JSON for the journal."""
-        for delay in (*MODEL_RETRY_DELAYS, None):
-            try:
-                response: ModelResponse = await self.model.request(messages, None, params)
-                return ModelMessagesTypeAdapter.dump_python([response], mode="json")[0]
-            except RetryableModelError as exc:
-                if delay is None:
-                    raise RunFailed(f"the model provider kept failing: {exc}") from exc
-                self.on_event({"kind": "retry", "reason": str(exc), "delay": delay})
-                await asyncio.sleep(delay)
-            except FatalModelError as exc:
-                raise RunFailed(f"the model provider refused the request: {exc}") from exc
-        raise AssertionError("unreachable")
 
-    async def _journal_call(self, key: str, args: list, kwargs: dict, run) -> Any:
-        """A host-function call from code, as a step: (function, args, result, ms)."""
+        def on_retry(exc: BaseException, delay: float) -> None:
+            self.on_event({"kind": "retry", "reason": str(exc), "delay": delay})
 
-        async def call() -> dict:
-            started = time.perf_counter()
-            result = await run()
-            ms = round((time.perf_counter() - started) * 1e3, 1)
-            return {"function": key, "args": _brief(args), "kwargs": _brief(kwargs),
-                    "result": result, "ms": ms}  # fmt: skip
-
-        record = await self.journal.step(f"call:{key}", call)
-        size = len(json.dumps(record["result"]))
-        self.on_event({"kind": "call", "function": key, "kwargs": kwargs, "ms": record["ms"],
-                       "size": size})  # fmt: skip
-        return record["result"]
+        retrying = model_retrying(RetryableModelError, on_retry)
+        try:
+            response: ModelResponse = await retrying(self.model.request, messages, None, params)
+        except RetryableModelError as exc:
+            raise RunFailed(f"the model provider kept failing: {exc}") from exc
+        except FatalModelError as exc:
+            raise RunFailed(f"the model provider refused the request: {exc}") from exc
+        return ModelMessagesTypeAdapter.dump_python([response], mode="json")[0]
 
     async def _tool(self, call: ToolCallPart, workspace: str | None) -> dict:
         """Run one tool call from the workspace it started from; JSON for the journal."""
@@ -173,6 +156,27 @@ class Agent:
             await self.toolbox.sandbox.snapshot_workspace()
         )
         return {"ok": ok, "text": note + text, "workspace": self._workspace}
+
+
+def journal_calls(journal: Journal, on_event: Callable[[dict], None]) -> CallJournal:
+    """The journal for host-function calls from code: each call a step ``call:<key>``
+    recording (function, args, result, ms), and an event."""
+
+    async def journal_call(key: str, args: list, kwargs: dict, run) -> Any:
+        async def call() -> dict:
+            started = time.perf_counter()
+            result = await run()
+            ms = round((time.perf_counter() - started) * 1e3, 1)
+            return {"function": key, "args": _brief(args), "kwargs": _brief(kwargs),
+                    "result": result, "ms": ms}  # fmt: skip
+
+        record = await journal.step(f"call:{key}", call)
+        size = len(json.dumps(record["result"]))
+        on_event({"kind": "call", "function": key, "kwargs": kwargs, "ms": record["ms"],
+                  "size": size})  # fmt: skip
+        return record["result"]
+
+    return journal_call
 
 
 def _text(response: ModelResponse) -> str:

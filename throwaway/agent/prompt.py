@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from throwaway.agent.help import HelpIndex
+from throwaway.agent.sandboxlike import SandboxLike
 from throwaway.sandbox.assets import bundled_list
-from throwaway.sandbox.sandbox import Sandbox
 
 TEMPLATE = """\
 You solve the user's task by writing short Python programs and running them with the \
@@ -29,7 +29,7 @@ Folders under /mnt:
 {tools}{skills}"""
 
 
-def system_prompt(sandbox: Sandbox, help_index: HelpIndex, tools_index: str = "") -> str:
+def system_prompt(sandbox: SandboxLike, help_index: HelpIndex, tools_index: str = "") -> str:
     """The prompt; ``tools_index`` lists MCP tools one line each (McpServers.index)."""
     mounts = sandbox.mounts.describe()
     lines = [

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic_ai.messages import ToolCallPart
 
-from throwaway.agent.help import HelpIndex
-from throwaway.agent.loop import MAX_TURNS, Agent
+from throwaway.agent.loop import MAX_TURNS, Agent, journal_calls
 from throwaway.agent.models import resolve_model
-from throwaway.agent.tools import Toolbox
+from throwaway.agent.session import SessionSpec, open_session
 from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
 from throwaway.errors import ModelConfigError, RunFailed
-from throwaway.mcp.tools import Approve, McpServers, ServerSpec
-from throwaway.sandbox.sandbox import Sandbox
+from throwaway.mcp.tools import Approve
 from throwaway.vfs.spec import MountSpec, providers
 
 EventSink = Callable[[str, dict], None]  # (run id, event)
@@ -75,25 +72,19 @@ def make_handler(
             model = resolve_model(spec.model)
         except ModelConfigError as exc:  # retrying would not help
             raise RunFailed(str(exc)) from exc
-        servers = McpServers(
-            [ServerSpec.load(m) for m in spec.mcp], policy=spec.tool_policy, approve=approve
-        )
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
-        async with servers:
-            index = HelpIndex([Path(d) for d in spec.help_dirs], texts=servers.docs())
-            toolbox = Toolbox(None, model, index)  # its sandbox is set below
-            sandbox = Sandbox(
-                timeout=spec.timeout, memory_mb=spec.memory_mb,
-                mounts=providers(spec.mounts),
-                functions=[*toolbox.sandbox_functions(), *servers.functions()],
-            )  # fmt: skip
-            toolbox.sandbox = sandbox
-            await ctx.keep_lease(sandbox.start())  # seconds on a busy machine: keep the run
-            async with sandbox:
-                journal = DurableJournal(ctx, durable)
-                agent = Agent(model, toolbox, journal, on_event=emit, max_turns=spec.max_turns)
-                answer = await agent.run(spec.task, tools_index=servers.index())
-                workspace = await durable.put_blob(await sandbox.snapshot_workspace())
+        journal = DurableJournal(ctx, durable)
+        session_spec = SessionSpec(
+            mounts=providers(spec.mounts), timeout=spec.timeout,
+            memory_mb=spec.memory_mb, mcp=spec.mcp, tool_policy=spec.tool_policy,
+            help_dirs=spec.help_dirs,
+        )  # fmt: skip
+        calls = journal_calls(journal, emit)
+        async with open_session(session_spec, model, approve=approve, journal=calls) as session:
+            await ctx.keep_lease(session.sandbox.start())  # seconds on a busy machine
+            agent = Agent(model, session.toolbox, journal, on_event=emit, max_turns=spec.max_turns)
+            answer = await agent.run(spec.task, session.instructions)
+            workspace = await durable.put_blob(await session.sandbox.snapshot_workspace())
         return {"answer": answer, "workspace": workspace}
 
     return handle

@@ -62,6 +62,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from throwaway.errors import ModelConfigError
+from throwaway.media import image_type
 
 __all__ = [
     "DESCRIBE_METADATA_KEY", "ScriptTurn", "ScriptedModel", "file_facts", "load_script",
@@ -213,14 +214,15 @@ def file_facts(data: bytes, media_type: str) -> str:
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, GIF, JPEG or WebP header, or None if it cannot be read."""
+    kind = image_type(data)
     try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        if kind == "image/png":
             return struct.unpack(">II", data[16:24])
-        if data[:6] in (b"GIF87a", b"GIF89a"):
+        if kind == "image/gif":
             return struct.unpack("<HH", data[6:10])
-        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        if kind == "image/webp":
             return _webp_size(data)
-        if data.startswith(b"\xff\xd8"):
+        if kind == "image/jpeg":
             return _jpeg_size(data)
     except struct.error:
         return None

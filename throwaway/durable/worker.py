@@ -42,6 +42,7 @@ from throwaway.durable import storable
 from throwaway.durable.context import RunContext
 from throwaway.durable.runs import table
 from throwaway.errors import RunFailed
+from throwaway.retry import RUN_ATTEMPT, reconnecting
 
 log = logging.getLogger("throwaway.durable")
 
@@ -105,21 +106,14 @@ class _Slot:
         self.ran = False
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
-        delay = 0.1
         try:
             while not stop.is_set():
                 try:
-                    async with await AsyncConnection.connect(self.url, autocommit=True) as conn:
-                        delay = 0.1
+                    async with await self._connect(stop) as conn:
                         await self._release(conn, "the worker lost its database connection")
                         await self._loop(conn, stop, poll_interval)
                 except psycopg.OperationalError as err:
-                    log.warning(
-                        "worker %s: database unreachable (%s); retrying", self.worker_id, err
-                    )
-                    await _sleep_unless(stop, delay)
-                    delay = min(delay * 2, 2.0)
-                    await self._revive()
+                    log.warning("worker %s: lost the database (%s)", self.worker_id, err)
         except asyncio.CancelledError:
             if self.current:
                 try:
@@ -132,9 +126,22 @@ class _Slot:
                     )
             raise
 
-    async def _revive(self) -> None:
+    async def _connect(self, stop: asyncio.Event) -> AsyncConnection:
+        """A connection, tried again with backoff while the database is unreachable
+        (the last OperationalError once ``stop`` is set)."""
+        retrying = reconnecting(
+            psycopg.OperationalError, stop.is_set, lambda s: _sleep_unless(stop, s), self._revive
+        )
+
+        async def connect() -> AsyncConnection:
+            return await AsyncConnection.connect(self.url, autocommit=True)
+
+        return await retrying(connect)
+
+    async def _revive(self, err: BaseException) -> None:
         """Start the embedded server again if it is down (one process wins; the others
         find it running)."""
+        log.warning("worker %s: database unreachable (%s); retrying", self.worker_id, err)
         if self.revive is None:
             return
         try:
@@ -235,7 +242,7 @@ class _Slot:
                     ),
                     (attempt, self.current),
                 )
-            delay = min(2 ** (attempt - 1), 60) if backoff else 0
+            delay = RUN_ATTEMPT.delay(attempt) if backoff else 0
             await conn.execute(
                 "select absurd.fail_run(%s, %s, %s,"
                 " absurd.current_time() + make_interval(secs => %s))",

@@ -28,8 +28,9 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic_ai.models import Model
 
 from throwaway.agent.models import resolve_model
+from throwaway.agent.session import SessionSpec
 from throwaway.agent.tools import DEFINITIONS
-from throwaway.integrations.session import CodeSession, SessionOptions
+from throwaway.integrations.session import CodeSession
 
 __all__ = ["ThrowawayTools"]
 
@@ -37,13 +38,13 @@ __all__ = ["ThrowawayTools"]
 class ThrowawayTools:
     """run_python, help and (with a ``describe_model``) describe, over one sandbox.
 
-    Keyword arguments are `SessionOptions`' (``mounts``, ``timeout``, ``memory_mb``,
+    Keyword arguments are `SessionSpec`'s (``mounts``, ``timeout``, ``memory_mb``,
     ``mcp``, ``help_dirs``, ``functions``, ``sandbox_options``).
     """
 
     def __init__(self, *, describe_model: Model | str | None = None, **options: Any):
         model = resolve_model(describe_model) if isinstance(describe_model, str) else describe_model
-        self.session = CodeSession(SessionOptions(**options), model)
+        self.session = CodeSession(SessionSpec(**options), model)
         self.tools = self._make_tools()
 
     @property
@@ -80,7 +81,7 @@ class ThrowawayTools:
             return await session.describe(path, question)
 
         async def help(query: str) -> str:
-            return session.help(query)
+            return await session.help(query)
 
         functions = {"run_python": run_python, "describe": describe, "help": help}
         return [

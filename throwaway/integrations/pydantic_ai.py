@@ -23,42 +23,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import TypeAdapter
 from pydantic_ai import BinaryImage, ModelRetry, RunContext
 from pydantic_ai.models import Model
 from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
-from typing_extensions import TypedDict
 
-from throwaway.agent.tools import DEFINITIONS
-from throwaway.integrations.session import CodeSession, SessionOptions
+from throwaway.agent.session import SessionSpec
+from throwaway.agent.tools import DEFINITIONS, TOOLS
+from throwaway.integrations.session import CodeSession
 
 __all__ = ["ThrowawayToolset"]
-
-
-class _Code(TypedDict):
-    code: str
-
-
-class _Describe(TypedDict):
-    path: str
-    question: str
-
-
-class _Query(TypedDict):
-    query: str
-
-
-_VALIDATORS = {
-    name: TypeAdapter(kind).validator
-    for name, kind in (("run_python", _Code), ("describe", _Describe), ("help", _Query))
-}
 
 
 class ThrowawayToolset(AbstractToolset[Any]):
     """run_python, describe and help for a pydantic-ai agent, one sandbox per agent run.
 
-    Keyword arguments are `SessionOptions`' (``mounts``, ``timeout``, ``memory_mb``,
+    Keyword arguments are `SessionSpec`'s (``mounts``, ``timeout``, ``memory_mb``,
     ``mcp``, ``help_dirs``, ``functions``, ``sandbox_options``), plus ``describe``,
     ``max_retries`` (failed runs of code in a row before the run gives up) and ``id``.
     """
@@ -71,7 +51,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
         id: str | None = None,
         **options: Any,
     ):
-        self.options = SessionOptions(**options)
+        self.spec = SessionSpec(**options)
         self.describe, self.max_retries, self._id = describe, max_retries, id
         self._session: CodeSession | None = None
         self._entered = 0
@@ -100,7 +80,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
 
     async def _open(self) -> CodeSession:
         model = self._model if self.describe else None
-        self._session = await CodeSession(self.options, model).start()
+        self._session = await CodeSession(self.spec, model).start()
         return self._session
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
@@ -120,7 +100,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
                 toolset=self,
                 tool_def=d,
                 max_retries=self.max_retries,
-                args_validator=_VALIDATORS[d.name],
+                args_validator=TOOLS[d.name].function_schema.validator,
             )
             for d in DEFINITIONS
             if d.name in names
@@ -133,7 +113,7 @@ class ThrowawayToolset(AbstractToolset[Any]):
         if name == "describe":
             return await session.describe(tool_args["path"], tool_args["question"])
         if name == "help":
-            return session.help(tool_args["query"])
+            return await session.help(tool_args["query"])
         outcome = await session.run_python(tool_args["code"])
         if outcome.failed:
             raise ModelRetry(outcome.text)

@@ -62,6 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from throwaway.errors import ThrowawayError
+from throwaway.media import image_type
 from throwaway.sandbox.assets import bundled_list
 from throwaway.sandbox.result import ExecResult
 from throwaway.sandbox.sandbox import Sandbox
@@ -248,7 +249,7 @@ class ThrowawayMCP:
             data = await sandbox.read_file(path)
         if encoding == "base64":
             block: ContentBlock = _text(base64.b64encode(data).decode("ascii"))
-        elif media_type := _image_type(data):
+        elif media_type := image_type(data):
             block = ImageContent(type="image", data=_b64(data), mime_type=media_type)
         else:
             try:
@@ -462,29 +463,12 @@ class _CloseOnDelete:
 
 
 def _run_result(result: ExecResult, handle: Handle | None) -> CallToolResult:
-    """run_python's answer: labelled text blocks, then the images."""
-    content: list[ContentBlock] = []
-    if result.stdout:
-        content.append(_text(f"stdout:\n{result.stdout}"))
-    if result.stderr:
-        content.append(_text(f"stderr:\n{result.stderr}"))
-    if result.result is not None:
-        content.append(_text(f"result:\n{result.result}"))
-    error = result.error
-    if error is not None:
-        text = str(error)
-        if error.message and error.message not in text:
-            text += f"\n{error.message}"
-        content.append(_text(f"error:\n{text}"))
-    elif result.restarted:
-        content.append(
-            _text("note: the interpreter was restarted before this run; earlier variables are gone")
-        )
+    """run_python's answer: the result as text (as throwaway's agent reads it), then the images."""
+    content: list[ContentBlock] = [_text(result.text())]
     content += [
         ImageContent(type="image", data=_b64(png), mime_type="image/png") for png in result.images
     ]
-    if not content:
-        content.append(_text("(no output: print what you want to see)"))
+    error = result.error
     structured = {
         "stdout": result.stdout,
         "stderr": result.stderr,
@@ -525,19 +509,6 @@ def _text(text: str) -> TextContent:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _image_type(data: bytes) -> str | None:
-    for magic, kind in (
-        (b"\x89PNG\r\n\x1a\n", "image/png"),
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"GIF8", "image/gif"),
-    ):
-        if data.startswith(magic):
-            return kind
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _instructions(settings: ServerSettings, single_client: bool) -> str:

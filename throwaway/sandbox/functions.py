@@ -9,7 +9,7 @@ runs the function. Arguments and results cross as JSON; an exception on the
 host becomes ``throwaway_tools.ToolError`` in the sandbox, with the host's
 message.
 
-``journal``, when set, wraps every call (a durable run records each call as a
+`journaled` wraps a function's calls (a durable run records each call as a
 step, so a resumed run does not repeat a completed call).
 """
 
@@ -20,7 +20,7 @@ import inspect
 import json
 import keyword
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 BASE_MODULE = "throwaway_tools"
@@ -60,8 +60,8 @@ class HostToolError(Exception):
     """A host function's failure whose message reaches the sandbox as it is (no type prefix)."""
 
 
-#: (key, args, kwargs, run) -> result; wraps each call (see `journal`).
-Journal = Callable[[str, list, dict, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+#: (key, args, kwargs, run) -> result; wraps each call (see `journaled`).
+CallJournal = Callable[[str, list, dict, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,15 @@ class HostFunction:
             name=self.name, signature=self.signature, doc=self.doc, key=self.key,
             positional=self.positional, keywords=self.keywords,
         )  # fmt: skip
+
+
+def journaled(fn: HostFunction, journal: CallJournal) -> HostFunction:
+    """``fn`` with each call made through ``journal``."""
+
+    async def run(args: list, kwargs: dict) -> Any:
+        return await journal(fn.key, args, kwargs, lambda: fn.run(args, kwargs))
+
+    return replace(fn, run=run)
 
 
 def check_identifier(name: str) -> str:
@@ -126,7 +135,6 @@ class HostFunctions:
         if isinstance(functions, Mapping):
             functions = [from_callable(name, fn) for name, fn in functions.items()]
         self.timeout = timeout
-        self.journal: Journal | None = None
         self.functions: dict[str, HostFunction] = {}
         for fn in functions:
             self.add(fn)
@@ -155,12 +163,7 @@ class HostFunctions:
         """Run one call from the sandbox; never raises (errors go back as text)."""
         try:
             fn, args, kwargs = self._parse(request)
-            work = (
-                fn.run(args, kwargs)
-                if self.journal is None
-                else self.journal(fn.key, args, kwargs, lambda: fn.run(args, kwargs))
-            )
-            result = await asyncio.wait_for(work, self.timeout)
+            result = await asyncio.wait_for(fn.run(args, kwargs), self.timeout)
             json.dumps(result)  # must cross as JSON
         except TimeoutError:
             return {"error": f"the host function did not finish within {self.timeout:g} s"}

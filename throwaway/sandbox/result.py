@@ -7,6 +7,7 @@ result instead of an exception on the host.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 #: Errors that are not Python exceptions but the sandbox's own verdicts.
@@ -81,6 +82,32 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def text(self, image_paths: Sequence[str] = ()) -> str:
+        """What a model reads: output, last value, error and notes, in labelled sections.
+
+        ``image_paths`` are where the images were saved; without them the images
+        are said to be attached (the caller sends them along).
+        """
+        parts = [f"{label}:\n{value}" for label, value in (
+            ("stdout", self.stdout.rstrip()), ("stderr", self.stderr.rstrip()),
+            ("value of the last expression", self.result),
+        ) if value]  # fmt: skip
+        if self.error:
+            text = str(self.error)
+            if self.error.message and self.error.message not in text:
+                text += f"\n{self.error.message}"
+            parts.append(f"error:\n{text}")
+        elif self.restarted:
+            parts.append("note: the interpreter was restarted before this run; earlier "
+                         "variables are gone")  # fmt: skip
+        if image_paths:
+            parts.append("images shown (describe them to see them): " + ", ".join(image_paths))
+        elif self.images:
+            parts.append(f"{len(self.images)} image(s) shown, attached")
+        if self.notes:
+            parts.append("notes from the sandbox host:\n" + "\n".join(self.notes))
+        return "\n\n".join(parts) or "(no output; print what you want to see)"
 
 
 def _text(value: object, limit: int) -> str:
