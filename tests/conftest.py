@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 
 import psycopg
@@ -27,7 +28,7 @@ from throwaway import Sandbox
 SECRET = f"throwaway-secret-{secrets.token_hex(8)}"
 os.environ["THROWAWAY_TEST_SECRET"] = SECRET
 #: No config file of the person running the tests changes the commands' defaults.
-os.environ["THROWAWAY_CONFIG"] = os.devnull + "/no-config.toml"
+os.environ["THROWAWAY_CONFIG"] = os.path.join(tempfile.mkdtemp(prefix="tw-no-config-"), "none.toml")
 
 SERVER_URL = os.environ.get(
     "THROWAWAY_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

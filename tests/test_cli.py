@@ -36,7 +36,7 @@ def test_python_error_exits_1_with_the_traceback_on_stderr():
     assert r.exit_code == 1
     assert r.stdout == "partial\n"
     assert "ZeroDivisionError: division by zero" in r.stderr
-    assert 'File "<code>", line 2' in r.stderr
+    assert 'File "<cell 1>", line 2, in <module>\n    1 / 0' in r.stderr
 
 
 def test_timeout_exits_124():

@@ -134,7 +134,7 @@ async def test_stdio_python_error_is_a_tool_error_with_the_traceback(stdio_args)
         result = await call(session, "run_python", code="print('partial')\n1 / 0")
     assert result.is_error
     assert "stdout:\npartial" in text(result)
-    assert 'File "<code>", line 2' in text(result)
+    assert 'File "<cell 1>", line 2, in <module>\n    1 / 0' in text(result)
     assert "ZeroDivisionError: division by zero" in text(result)
     assert result.structured_content["error"]["type"] == "ZeroDivisionError"
 

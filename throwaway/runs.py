@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import EventSink, RunSpec, make_handler, run_view, steps_view
 from throwaway.durable import DEFAULT_QUEUE, Durable, RunRecord
@@ -122,6 +123,7 @@ class Runs:
         help_dirs: Iterable[str | os.PathLike] = (),
         timeout: float = 60.0,
         memory_mb: int = 1024,
+        max_turns: int = MAX_TURNS,
         mcp: Iterable[str | ServerSpec] = (),
         tool_policy: dict[str, str] | None = None,
     ) -> Run:
@@ -139,7 +141,7 @@ class Runs:
         spec = RunSpec(
             task=task, model=model_name(model), mounts=specs,
             help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout,
-            memory_mb=memory_mb, mcp=[s.to_json() for s in servers],
+            memory_mb=memory_mb, max_turns=max_turns, mcp=[s.to_json() for s in servers],
             tool_policy=dict(tool_policy or {}),
         )  # fmt: skip
         return await self.get(await self.durable.start_run(task, spec.params()))

@@ -42,6 +42,7 @@ from throwaway.errors import FatalModelError, RetryableModelError, RunFailed
 from throwaway.sandbox.workspace import pack
 
 MODEL_RETRY_DELAYS = (1.0, 4.0, 15.0)
+MAX_TURNS = 40  # model turns per run, unless the run says otherwise
 EMPTY_WORKSPACE = pack([])
 
 
@@ -85,7 +86,7 @@ class Agent:
     toolbox: Toolbox
     journal: Journal
     on_event: Callable[[dict], None] = lambda event: None
-    max_turns: int = 40
+    max_turns: int = MAX_TURNS
     _workspace: str | None = field(default=None, init=False)  # snapshot the sandbox holds
     _ran_code: bool = field(default=False, init=False)
 
@@ -117,7 +118,10 @@ class Agent:
                 self.on_event({"kind": "tool", "name": call.tool_name, "args": call.args_as_dict(),
                                "ok": outcome["ok"], "result": outcome["text"]})  # fmt: skip
             messages.append(ModelRequest(parts=parts))
-        raise RunFailed(f"no final answer after {self.max_turns} model turns")
+        raise RunFailed(
+            f"the model gave no final answer in {self.max_turns} turns, the run's limit "
+            "(`throwaway run --max-turns N` sets it)"
+        )
 
     async def _ask(self, messages: list, params: ModelRequestParameters) -> dict:
         """One model call, retried on rate limits and server errors; JSON for the journal."""

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic_ai.messages import ToolCallPart
 
 from throwaway.agent.help import HelpIndex
-from throwaway.agent.loop import Agent
+from throwaway.agent.loop import MAX_TURNS, Agent
 from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
@@ -37,6 +37,7 @@ class RunSpec:
     help_dirs: list[str] = field(default_factory=list)
     timeout: float = 60.0
     memory_mb: int = 1024
+    max_turns: int = MAX_TURNS
     mcp: list[str | dict] = field(default_factory=list)  # NAME=COMMAND|URL, or ServerSpec JSON
     tool_policy: dict[str, str] = field(default_factory=dict)  # "server.tool": allow|deny|ask
 
@@ -89,7 +90,8 @@ def make_handler(
             toolbox.sandbox = sandbox
             await ctx.keep_lease(sandbox.start())  # seconds on a busy machine: keep the run
             async with sandbox:
-                agent = Agent(model, toolbox, DurableJournal(ctx, durable), on_event=emit)
+                journal = DurableJournal(ctx, durable)
+                agent = Agent(model, toolbox, journal, on_event=emit, max_turns=spec.max_turns)
                 answer = await agent.run(spec.task, tools_index=servers.index())
                 workspace = await durable.put_blob(await sandbox.snapshot_workspace())
         return {"answer": answer, "workspace": workspace}

@@ -83,15 +83,18 @@ class LazyGroup(click.Group):
         "db": ("db", "The database that holds runs: $THROWAWAY_DATABASE_URL, or an embedded "
                "Postgres."),
         "demo": ("demo", "Fetch a forecast through a mount, chart it, check the chart, answer."),
+        "doctor": ("doctor", "Check that throwaway can work here, and say what to fix where "
+                   "it cannot."),
         "exec": ("sandbox", "Run a Python FILE (or - for stdin) in a fresh sandbox."),
         "mcp": ("mcp", "Serve the sandbox to MCP clients (Claude Desktop, IDEs, agent "
                 "frameworks)."),
         "resume": ("runs", "Continue a failed or cancelled run from its last checkpoint."),
         "run": ("runs", "Give the agent a TASK; it writes and runs Python until it can answer."),
-        "runs": ("runs", "The newest runs, with their status."),
+        "runs": ("runs", "The newest runs: id, status, model, duration, steps, task."),
         "setup": ("sandbox", "Fetch and verify the Pyodide runtime (idempotent; offline "
                   "once done)."),
-        "show": ("runs", "A run and its steps: each model turn and tool call, with results."),
+        "show": ("runs", "A run and its steps: each model turn, each cell of code with its "
+                 "output, the files."),
         "worker": ("runs", "Work on queued runs, and on runs whose worker died, until Ctrl-C."),
     }  # fmt: skip
 
@@ -129,8 +132,21 @@ class LazyGroup(click.Group):
             self.commands = real
 
 
+def _print_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from throwaway.versions import versions
+
+    for name, version in versions():
+        click.echo(f"{name:<10} {version}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="throwaway")
+@click.option(
+    "--version", is_flag=True, is_eager=True, expose_value=False, callback=_print_versions,
+    help="Show the versions of throwaway, Pyodide, Deno, Python and Postgres, and exit.",
+)  # fmt: skip
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """An agent that solves tasks by writing throwaway Python, run in a sandbox
@@ -144,6 +160,7 @@ def main(ctx: click.Context) -> None:
     Run a file:   throwaway exec script.py   (or - for stdin)
     As a server:  throwaway mcp              (MCP over stdio; --http PORT)
     First time:   throwaway setup            (fetches Pyodide once, then works offline)
+    Check it:     throwaway doctor           (says what to fix)
 
     Runs live in Postgres ($THROWAWAY_DATABASE_URL, else an embedded one: see
     `throwaway db`); runtime files under $THROWAWAY_HOME (your cache folder).

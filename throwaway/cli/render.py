@@ -29,6 +29,13 @@ SHOWN_LINES, SHOWN_CHARS = 40, 4000  # of an output in `show` without --full
 COLORS = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
 
 
+def mount_text(mount: str | dict) -> str:
+    """A stored mount (MountSpec.to_json, or text from older runs) as ``NAME=SOURCE[:rw]``."""
+    if isinstance(mount, str):
+        return mount
+    return f"{mount['name']}={mount['source']}{':rw' if mount.get('writable') else ''}"
+
+
 def safe(value: object) -> str:
     """``visible`` text with rich markup escaped, for f-strings printed by rich."""
     return escape(visible(str(value)))
@@ -146,7 +153,7 @@ def print_run(view: dict, full: bool = False) -> None:
               f"  attempts: {view['attempts']}")  # fmt: skip
     out.print(f"[bold]model:[/]  {safe(params.get('model', '?'))}")
     if params.get("mounts"):
-        out.print(f"[bold]mounts:[/] {safe(', '.join(params['mounts']))}")
+        out.print(f"[bold]mounts:[/] {safe(', '.join(map(mount_text, params['mounts'])))}")
     out.print(f"[bold]task:[/]   {safe(view['task'])}")
     steps = view["steps"]
     if view.get("answer") and steps and steps[-1].get("text") == view["answer"]:

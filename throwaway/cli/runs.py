@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.runner import make_handler, run_view
 from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.options import (
@@ -32,8 +33,14 @@ LEASE = click.option(
 )  # fmt: skip
 
 
+def _task(ctx, param, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("the task is empty: say what the agent should do", ctx, param)
+    return value
+
+
 @main.command()
-@click.argument("task")
+@click.argument("task", callback=_task)
 @click.option("--model", "-m", help="A pydantic-ai model name (default: $THROWAWAY_MODEL), "
               "e.g. anthropic:claude-sonnet-4-5, openai:gpt-5, scripted:turns.json.")  # fmt: skip
 @mount_option
@@ -41,10 +48,14 @@ LEASE = click.option(
     "--help-dir",
     "help_dirs",
     multiple=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(exists=True, file_okay=False),
     help="A folder of markdown docs or skills (SKILL.md) for `help`. Repeatable.",
 )
 @limit_options(timeout=60.0)
+@click.option(
+    "--max-turns", type=click.IntRange(1), default=MAX_TURNS, show_default=True,
+    help="Model turns the agent may take; a run that needs more fails, saying so.",
+)  # fmt: skip
 @click.option("--detach", is_flag=True, help="Only queue the run; a `throwaway worker` runs it.")
 @click.option("--json", "as_json", is_flag=True, help="End with the run as JSON "
               "(as `show --json`; with --detach, the queued run).")  # fmt: skip
@@ -55,7 +66,7 @@ LEASE = click.option(
 )  # fmt: skip
 @LEASE
 @mcp_options
-def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, out_dir,
+def run(task, model, mounts, help_dirs, timeout, memory_mb, max_turns, detach, as_json, out_dir,
         lease_seconds, mcp, mcp_config, tool_policy):  # fmt: skip
     """Give the agent a TASK; it writes and runs Python until it can answer.
 
@@ -72,7 +83,8 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, out
     """  # fmt: skip
     options = {
         "model": model_name(model), "mounts": mounts, "help_dirs": help_dirs,
-        "timeout": timeout, "memory_mb": memory_mb, "mcp": [*mcp, *mcp_config],
+        "timeout": timeout, "memory_mb": memory_mb, "max_turns": max_turns,
+        "mcp": [*mcp, *mcp_config],
         "tool_policy": tool_policy,
     }  # fmt: skip
     record = asyncio.run(_run(task, options, detach, lease_seconds, as_json, out_dir))
@@ -86,7 +98,8 @@ async def _run(
     async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
         run = await runs.start(task, **options)
         if detach:
-            click.echo(json.dumps(run.as_json(), indent=2) if as_json else run.id)
+            view = await show_view(runs.durable, run.record) if as_json else None
+            click.echo(json.dumps(view, indent=2) if as_json else run.id)
             return None
         printer.run_id = run.id
         click.secho(f"run {run.id}", dim=True, err=True)
@@ -167,9 +180,7 @@ def show(run_id: str, full: bool, as_json: bool) -> None:
 
     async def fetch() -> dict:
         async with Durable() as durable:
-            record = await durable.get_run(run_id)
-            files = await final_files(durable, record)
-        return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
+            return await show_view(durable, await durable.get_run(run_id))
 
     view = asyncio.run(fetch())
     if as_json:
@@ -230,6 +241,12 @@ def artifacts(run_id: str, directory: Path) -> None:
         click.echo(str(target))
     if not files:
         click.secho("no files in this run's workspace", err=True)
+
+
+async def show_view(durable: Durable, record: RunRecord) -> dict:
+    """What `show --json` prints: the run's view and the files of its last workspace."""
+    files = await final_files(durable, record)
+    return {**run_view(record), "files": [{"path": p, "size": len(d)} for p, d in files]}
 
 
 async def final_files(durable: Durable, record: RunRecord) -> list[tuple[str, bytes]]:

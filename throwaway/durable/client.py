@@ -26,7 +26,13 @@ from absurd_sdk import AsyncAbsurd
 from psycopg import AsyncConnection
 
 from throwaway.durable import blobs, runs, storable
-from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
+from throwaway.durable.database import (
+    URL_ENV,
+    data_dir,
+    database_url,
+    one_line,
+    start_embedded,
+)
 from throwaway.durable.runs import RunRecord, Status
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
@@ -204,4 +210,5 @@ async def _connect(url: str) -> AsyncConnection:
     try:
         return await AsyncConnection.connect(url, autocommit=True)
     except psycopg.OperationalError as err:
-        raise DurableError(f"cannot connect to the database: {err}") from err
+        hint = f"; check ${URL_ENV}" if os.environ.get(URL_ENV) else ""
+        raise DurableError(f"cannot connect to the database: {one_line(err)}{hint}") from err

@@ -43,8 +43,29 @@ def data_dir() -> Path:
 
 
 def database_url() -> str:
-    """The URL every throwaway process should use, starting the embedded server if needed."""
-    return os.environ.get(URL_ENV) or start_embedded()
+    """The URL every throwaway process should use, starting the embedded server if needed.
+
+    DurableError, saying what is wrong, for a ``$THROWAWAY_DATABASE_URL`` that is no URL.
+    """
+    url = os.environ.get(URL_ENV)
+    if not url:
+        return start_embedded()
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as err:
+        raise DurableError(
+            f"${URL_ENV} is not a Postgres URL ({one_line(err)}): set it like "
+            "postgresql://USER@HOST:5432/DBNAME, or unset it to use the embedded Postgres"
+        ) from None
+    return url
+
+
+def one_line(err: BaseException) -> str:
+    """A libpq message (which may span lines, with a hint) on one line."""
+    return " ".join(str(err).split())
 
 
 def running_url(data: Path | None = None) -> str | None:

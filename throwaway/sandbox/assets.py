@@ -20,6 +20,7 @@ its source. Nothing in this folder is ever writable by a sandbox.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -95,6 +96,14 @@ class Assets:
         """Names of the Pyodide packages present offline."""
         return json.loads((self.root / "complete.json").read_text())["packages"]
 
+    def changed_packages(self) -> list[str]:
+        """Packages set up whose file is now missing or differs from the lock's sha256."""
+        lock = self.lock["packages"]
+        return [
+            name for name in self.available_packages()
+            if not verified(self.packages_dir / lock[name]["file_name"], lock[name]["sha256"])
+        ]  # fmt: skip
+
 
 def find_assets() -> Assets | None:
     """The verified set if `throwaway setup` has completed, else None."""
@@ -130,3 +139,8 @@ def closure(lock: dict, names: Iterable[str]) -> list[str]:
         seen.add(name)
         todo.extend(packages[name]["depends"])
     return sorted(seen)
+
+
+def verified(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a file whose sha256 is ``sha256``."""
+    return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256

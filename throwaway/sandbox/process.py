@@ -26,6 +26,7 @@ from throwaway.sandbox.watchdog import INTERVAL, Verdict, Watchdog
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 #: Python modules of the runtime, written into every sandbox: file name -> module name.
 RUNTIME_MODULES = {
+    "errnos.py": "_throwaway_errno",
     "runner.py": "_throwaway_runner",
     "backend.py": "_throwaway_backend",
     "micropip.py": "micropip",

@@ -11,8 +11,10 @@ killed process) the result says so and the next call starts a fresh one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import posixpath
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -400,6 +402,7 @@ class Sandbox:
         """Write a file in the sandbox (relative paths are under /workspace)."""
         blob = data.encode() if isinstance(data, str) else bytes(data)
         path = _sandbox_path(path)
+        self._check_writable(path)
         await self._file_op({"type": "write_file", "path": path}, blob)
         if self._mirror.covers(path):
             self._keep(path, blob)
@@ -423,6 +426,17 @@ class Sandbox:
             for path, data in files:
                 await self._request({"type": "write_file", "path": path}, data)
                 self._keep(path, data)
+
+    def _check_writable(self, path: str) -> None:
+        """A clear error for a path under a read-only mount (the sandbox says only EACCES)."""
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] == "mnt":
+            provider = self.mounts.mounts.get(parts[2])
+            if provider is not None and not provider.writable:
+                raise SandboxFileError(
+                    f"cannot write {path}: /mnt/{parts[2]} is a read-only mount "
+                    f"(mount it as {parts[2]}=SOURCE:rw to write there)"
+                )
 
     def _keep(self, path: str, data: bytes) -> None:
         """Mirror a file the host wrote; past the mirror's limits it lives in the sandbox only
@@ -460,9 +474,7 @@ class Sandbox:
             await process.kill()
             raise SandboxProtocolError(f"the sandbox gave a malformed answer to {msg['type']}")
         if isinstance(reply.get("error"), dict):
-            err = reply["error"]
-            what = msg.get("path") or msg["type"]
-            raise SandboxFileError(f"{what}: {err.get('type')} ({err.get('message')})")
+            raise _file_error(reply["error"], msg.get("path") or msg["type"])
         return _Reply(frame.msg, frame.blob, reply)
 
     # ---- packages ----------------------------------------------------------
@@ -521,6 +533,15 @@ class _Reply:
     msg: dict
     blob: bytes
     reply: dict
+
+
+def _file_error(error: dict, what: str) -> SandboxFileError:
+    """The error of a failed file request, with the Linux errno of the name the sandbox sent."""
+    name = str(error.get("errno"))
+    code = getattr(errno, name, None) if name.startswith("E") else None
+    if isinstance(code, int):
+        return SandboxFileError(code, os.strerror(code), what)
+    return SandboxFileError(f"{what}: {error.get('type')} ({error.get('message')})")
 
 
 def _sandbox_path(path: str) -> str:

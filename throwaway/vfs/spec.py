@@ -20,6 +20,7 @@ from throwaway.vfs.provider import MountProvider
 from throwaway.vfs.table import check_mount_name
 
 EXAMPLE = "data=./data, out=./out:rw or web=https://example.org/x.json"
+MODES = {"ro": "read-only, the default", "rw": "writable"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class MountSpec:
         name, sep, source = text.partition("=")
         if not sep or not name:
             raise ValueError(f"{text!r} is not NAME=SOURCE (for example {EXAMPLE})")
+        _check_mode(name, source)
         writable = source.endswith(":rw")
         if source.endswith((":rw", ":ro")):
             source = source[:-3]
@@ -87,3 +89,15 @@ class MountSpec:
 def providers(mounts: list[MountSpec]) -> dict[str, MountProvider]:
     """``{name: provider}`` for ``Sandbox(mounts=...)``."""
     return {m.name: m.provider() for m in mounts}
+
+
+def _check_mode(name: str, source: str) -> None:
+    """ValueError for a mode suffix that is neither :ro nor :rw (``data=./:rx``); a folder
+    whose own name ends that way is a folder."""
+    _, sep, mode = source.rpartition(":")
+    if not sep or not mode.isalpha() or len(mode) > 5 or mode in MODES:
+        return
+    if "://" not in source and Path(source).expanduser().is_dir():
+        return
+    valid = " and ".join(f":{m} ({what})" for m, what in MODES.items())
+    raise ValueError(f"{name}: ':{mode}' is not a mount mode; the modes are {valid}")

@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import io
 import json
+import linecache
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import sys
 import traceback
 import zipfile
 
+from _throwaway_errno import to_linux
 from pyodide.code import find_imports
 
 WORKSPACE = "/workspace"
@@ -276,6 +278,7 @@ def _error(exc: BaseException) -> dict:
         return {"type": "TimeoutError", "message": "", "traceback": "".join(lines)}
     if isinstance(exc, MemoryError) and not str(exc):
         exc = MemoryError(f"out of memory: this sandbox is capped at {_memory_mb} MB")
+    to_linux(exc)
     lines += traceback.format_exception_only(type(exc), exc)
     if not frames:
         lines = lines[1:]
@@ -303,9 +306,9 @@ class Run:
         self.result = self.error = self.body = self.last = None
         self.code = code
         try:
-            self.body, self.last = _compile(code)
+            self.body, self.last = _compile(code, f"<cell {run_id}>")
         except (SyntaxError, ValueError, OverflowError) as exc:
-            self.error = _error(exc)
+            self.error = _error(exc.with_traceback(None))  # the frames are the compiler's
 
     @property
     def needs_await(self) -> bool:
@@ -360,18 +363,21 @@ class Run:
         return json.dumps(meta), blob
 
 
-def _compile(code: str):
+def _compile(code: str, name: str):
     """(module body, last expression or None), both allowing top-level await.
 
     Like a notebook cell: a final expression is evaluated for its value, unless
-    the code ends with a semicolon.
+    the code ends with a semicolon. The code is kept in linecache under ``name``
+    (``<cell 3>``), so tracebacks show its lines, also from functions called later.
     """
-    tree = ast.parse(code, "<code>", "exec")
+    linecache.cache[name] = (len(code), None, code.splitlines(keepends=True), name)
+    tree = ast.parse(code, name, "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
         last = ast.Expression(tree.body.pop().value)
-    body = compile(tree, "<code>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    expr = compile(last, "<code>", "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT) if last else None
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    body = compile(tree, name, "exec", flags=flags)
+    expr = compile(last, name, "eval", flags=flags) if last else None
     return body, expr
 
 

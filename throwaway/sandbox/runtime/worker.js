@@ -367,17 +367,12 @@ function sendOutput(id, stream, text) {
   }
 }
 
-/** Python's exception for an errno of emscripten's FS, by errno name (ERRNO_CODES). */
-const ERRNO_TYPES = {
-  ENOENT: "FileNotFoundError", EISDIR: "IsADirectoryError", ENOTDIR: "NotADirectoryError",
-};
-
-/** @param {any} err @returns {{error: {type: string, message: string}}} */
+/** @param {any} err @returns {{error: {type: string, errno?: string, message?: string}}} */
 function fsError(err) {
-  if (err instanceof pyodide.FS.ErrnoError) {
+  if (err instanceof pyodide.FS.ErrnoError) { // by name: the host says its Linux number
     const codes = pyodide._module.ERRNO_CODES;
-    const name = Object.entries(ERRNO_TYPES).find(([errno]) => codes[errno] === err.errno);
-    return { error: { type: name?.[1] ?? "OSError", message: `errno ${err.errno}` } };
+    const errno = Object.keys(codes).find((name) => codes[name] === err.errno) ?? "EIO";
+    return { error: { type: "OSError", errno } };
   }
   return { error: { type: err?.name ?? "Error", message: String(err?.message ?? err) } };
 }
