@@ -367,7 +367,7 @@ function sendOutput(id, stream, text) {
   }
 }
 
-/** @param {any} err @returns {{error: {type: string, message?: string, errno?: string}}} */
+/** @param {any} err @returns {{error: {type: string, errno?: string, message?: string}}} */
 function fsError(err) {
   if (err instanceof pyodide.FS.ErrnoError) { // by name: the host says its Linux number
     const codes = pyodide._module.ERRNO_CODES;
