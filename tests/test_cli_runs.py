@@ -97,7 +97,7 @@ def test_an_unknown_run_is_one_line_and_a_hint(cli):
 
 
 def test_database_errors_are_one_line_and_a_hint(cli):
-    assert_user_error(cli("runs", THROWAWAY_DATABASE_URL="nonsense=1"), "is not a Postgres URL")
+    assert_user_error(cli("runs", THROWAWAY_DATABASE_URL="nonsense=1"), "not a Postgres URL")
     closed = "postgresql://nobody@127.0.0.1:9/none"
     assert_user_error(cli("runs", THROWAWAY_DATABASE_URL=closed), "cannot connect")
 
@@ -105,6 +105,22 @@ def test_database_errors_are_one_line_and_a_hint(cli):
 def test_an_unreachable_mcp_server_is_one_line_and_a_hint(cli):
     result = cli("exec", "--mcp", "x=http://127.0.0.1:9/mcp", "-")
     assert_user_error(result)
+
+
+def test_which_exceptions_are_user_errors():
+    import psycopg
+
+    from throwaway.cli.base import as_user_error
+    from throwaway.errors import RunNotFound
+
+    database = as_user_error(psycopg.OperationalError("server closed the connection\nmore"))
+    assert database.format_message() == "database: server closed the connection"
+    nested = ExceptionGroup("outer", [ValueError("a bug"), ExceptionGroup("inner", [
+        ConnectionRefusedError(111, "Connection refused")])])  # fmt: skip
+    assert as_user_error(nested).format_message().startswith("ConnectionRefusedError:")
+    assert as_user_error(RunNotFound("ab")).hint.startswith("`throwaway runs`")
+    assert as_user_error(ExceptionGroup("only bugs", [ValueError("x")])) is None
+    assert as_user_error(KeyError("a bug")) is None
 
 
 # --- run ids -------------------------------------------------------------------------------
