@@ -79,19 +79,21 @@ def test_a_folder_whose_name_ends_like_a_mode_is_still_a_folder(tmp_path):
 
 
 @pytest.mark.parametrize("url", ["notaurl", "http://example.org/db"])
-def test_a_malformed_database_url_is_one_line_saying_what_to_set(url):
+def test_a_malformed_database_url_is_one_error_line_saying_what_to_set(url):
     r = invoke("runs", THROWAWAY_DATABASE_URL=url)
     assert r.exit_code == 1
-    [line] = r.stderr.splitlines()
+    line, hint = r.stderr.splitlines()  # the error, and the hint every database error gets
+    assert hint.startswith("hint: ")
     assert "$THROWAWAY_DATABASE_URL is not a Postgres URL" in line
     assert "postgresql://USER@HOST:5432/DBNAME" in line
     assert url not in line.split("(")[0]  # the URL (maybe a password) is not echoed first
 
 
-def test_an_unreachable_database_is_one_line_naming_the_variable():
+def test_an_unreachable_database_is_one_error_line_naming_the_variable():
     r = invoke("runs", THROWAWAY_DATABASE_URL="postgresql://root@127.0.0.1:1/x")
     assert r.exit_code == 1
-    [line] = r.stderr.splitlines()
+    line, hint = r.stderr.splitlines()
+    assert hint.startswith("hint: ")
     assert "cannot connect to the database" in line and "Connection refused" in line
     assert line.endswith("check $THROWAWAY_DATABASE_URL")
 
