@@ -46,6 +46,17 @@ def test_a_run_past_max_turns_fails_once_saying_which_limit(tw, tmp_path):  # no
     assert [s["step"] for s in view["steps"] if s["kind"] == "model"] == ["model", "model#2"]
 
 
+def test_the_config_file_sets_max_turns_for_run(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[run]\nmax_turns = 0\n")
+    r = invoke("run", "a task", THROWAWAY_CONFIG=str(config))
+    assert r.exit_code == 1
+    assert f"{config}: max_turns (the default of --max-turns for `throwaway run`)" in r.stderr
+    config.write_text("max_turns = 7\n")
+    shown = invoke("config", THROWAWAY_CONFIG=str(config)).output
+    assert "max_turns = 7  # config file" in shown.split("[run]")[1]
+
+
 # ---- bad input -----------------------------------------------------------------------
 
 
