@@ -98,7 +98,8 @@ def test_an_unknown_run_is_one_line_and_a_hint(cli):
 
 
 def test_database_errors_are_one_line_and_a_hint(cli):
-    assert_user_error(cli("runs", THROWAWAY_DATABASE_URL="nonsense=1"), "database:")
+    malformed = cli("runs", THROWAWAY_DATABASE_URL="nonsense=1")
+    assert_user_error(malformed, "$THROWAWAY_DATABASE_URL is not a Postgres URL")
     closed = "postgresql://nobody@127.0.0.1:9/none"
     assert_user_error(cli("runs", THROWAWAY_DATABASE_URL=closed), "cannot connect")
 
