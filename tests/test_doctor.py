@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_cli_startup import HEAVY, imported_by
 
+from throwaway import versions
 from throwaway.cli import main
+from throwaway.durable import database
 from throwaway.sandbox import assets
 
 THROWAWAY = str(Path(sys.executable).with_name("throwaway"))
@@ -61,17 +64,29 @@ def test_version_lists_throwaway_pyodide_deno_python_and_postgres():
     assert shown["Postgres"].startswith("18.") and shown["Postgres"].endswith("(embedded)")
 
 
+def test_version_starts_nothing_and_loads_no_heavy_library():
+    packages, modules = imported_by("--version")
+    assert not packages & (HEAVY | {"asyncio", "deno", "psutil"})
+    assert modules == {
+        "throwaway", "throwaway.errors", "throwaway.cli", "throwaway.cli.base",
+        "throwaway.versions", "throwaway.sandbox", "throwaway.sandbox.assets",
+    }  # fmt: skip
+
+
 def test_version_needs_no_setup_and_names_a_database_url(empty_home):
     r = invoke("--version", THROWAWAY_HOME=str(empty_home), THROWAWAY_DATABASE_URL=SERVER_URL)
     assert r.exit_code == 0, r.output
     assert f"{assets.PYODIDE_VERSION} (not set up yet: run `throwaway setup`)" in r.stdout
     assert "the server at $THROWAWAY_DATABASE_URL" in r.stdout
+    assert versions.URL_ENV == database.URL_ENV  # named twice so that --version loads no psycopg
 
 
 # ---- doctor ------------------------------------------------------------------------------
 
 
 def test_doctor_passes_on_a_machine_that_is_set_up():
+    setup = invoke("setup", "--quiet")  # idempotent; makes what a runtime change made stale
+    assert setup.exit_code == 0, setup.output
     r = invoke("doctor", THROWAWAY_DATABASE_URL=SERVER_URL)
     assert r.exit_code == 0, r.output
     checks = lines_of(r.stdout)

@@ -12,8 +12,10 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from throwaway.durable.database import URL_ENV
 from throwaway.sandbox.assets import PYODIDE_VERSION, find_assets
+
+#: durable.database.URL_ENV (importing throwaway.durable would load psycopg and asyncio)
+URL_ENV = "THROWAWAY_DATABASE_URL"
 
 
 def versions() -> list[tuple[str, str]]:

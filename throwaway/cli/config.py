@@ -6,6 +6,7 @@
     model = "anthropic:claude-sonnet-4-5"
     timeout = 60                  # seconds one run of code may take
     memory = 2048                 # MB
+    max_turns = 60                # model turns per agent run (run only)
 
     [mounts]                      # as --mount NAME=SOURCE
     data = "~/data"
@@ -40,6 +41,7 @@ KEYS = {
     "model": ("model", "text", "--model"),
     "timeout": ("timeout", "number", "--timeout"),
     "memory": ("memory_mb", "integer", "--memory"),
+    "max_turns": ("max_turns", "integer", "--max-turns"),
     "mounts": ("mounts", "table", "--mount"),
     "mcp_servers": ("mcp", "table", "--mcp"),
     "mcp_config": ("mcp_config", "text", "--mcp-config"),
