@@ -291,6 +291,31 @@ async def test_a_run_finishes_when_postgres_restarts_in_the_middle(
     assert counts["start 0"] == 1 and counts["start 2"] == 1 and counts["finish"] == 1
 
 
+async def test_a_worker_on_one_run_leaves_the_older_runs_of_the_queue_alone(durable, tmp_path):
+    older = await durable.start_run("t")
+    mine = await durable.start_run("t")
+    async with working(durable, tmp_path, only=mine):
+        assert (await durable.wait(mine, timeout=20)).status == "completed"
+    assert (await durable.get_run(older)).status == "queued"
+    assert log_lines(tmp_path, older) == []
+
+
+async def test_a_worker_on_one_run_takes_it_over_once_its_lease_expired(
+    durable, tmp_path, spawn_worker
+):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 2, "hold_at": 0})
+    first = spawn_worker(1)
+    await until_logged(tmp_path, run_id, "start 0")
+    first.kill()  # holds the run until its lease expires
+    first.wait()
+    (tmp_path / "hold").unlink()
+    async with working(durable, tmp_path, only=run_id):
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.attempts == 2
+    assert executions(tmp_path, run_id)["start 0"] == 2
+
+
 # --- cancel, fail, resume ----------------------------------------------------------------
 
 

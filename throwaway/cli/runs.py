@@ -94,7 +94,7 @@ async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
 
 
 async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
-    """Work on the queue in this process, showing this run's progress, until it ends."""
+    """Work on this run (and no other) in this process, showing its progress, until it ends."""
     printer = EventPrinter(run_id, quiet=quiet)
     stop = asyncio.Event()
     worker = asyncio.create_task(
@@ -102,6 +102,7 @@ async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, qui
             make_handler(durable, printer, approve=ask_on_terminal),
             lease_seconds=lease_seconds,
             stop=stop,
+            only=run_id,
         )
     )
     try:

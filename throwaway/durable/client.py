@@ -120,6 +120,7 @@ class Durable:
         lease_seconds: int = 60,
         stop: asyncio.Event | None = None,
         poll_interval: float = 0.25,
+        only: str | None = None,
     ) -> None:
         """Execute queued runs with ``await handler(ctx, params)`` until ``stop`` is set.
 
@@ -127,7 +128,8 @@ class Durable:
         ``lease_seconds`` is taken over by another worker (steps renew the lease
         while they run). Returns once ``stop`` is set and the runs in progress
         are done; cancelling it instead gives those runs up for others at once.
-        The handler's return value (JSON) becomes the run's ``result``.
+        The handler's return value (JSON) becomes the run's ``result``. ``only`` (a run
+        id): work on that run alone, leaving the rest of the queue to other workers.
         """
         await work(
             self.url,
@@ -138,6 +140,7 @@ class Durable:
             stop=stop or asyncio.Event(),
             poll_interval=poll_interval,
             revive=self.embedded and (lambda: start_embedded(self.embedded)),
+            only=only,
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
