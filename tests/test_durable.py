@@ -330,6 +330,23 @@ async def test_a_cancelled_queued_run_is_never_started(durable, tmp_path):
     assert log_lines(tmp_path, cancelled) == []
 
 
+async def test_cancel_says_what_the_run_was_and_leaves_finished_runs_alone(durable, tmp_path):
+    (tmp_path / "hold").touch()
+    held = await durable.start_run("t", {"hold_at": 0})
+    queued = await durable.start_run("t")
+    assert await durable.cancel(queued) == "queued"
+    assert await durable.cancel(queued) == "cancelled"
+    async with working(durable, tmp_path, lease_seconds=5):
+        await until_logged(tmp_path, held, "start 0")
+        assert await durable.cancel(held) == "running"
+        assert (await durable.get_run(held)).status == "cancelled"
+        done = await durable.start_run("t")
+        assert (await durable.wait(done, timeout=20)).status == "completed"
+    with pytest.raises(DurableError, match=r"has already completed.*nothing was changed"):
+        await durable.cancel(done)
+    assert (await durable.get_run(done)).status == "completed"
+
+
 async def test_cancelling_a_running_run_stops_it_and_resume_continues_it(durable, tmp_path):
     (tmp_path / "hold").touch()
     run_id = await durable.start_run("t", {"steps": 2, "hold_at": 1})

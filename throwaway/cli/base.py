@@ -11,6 +11,7 @@ import click
 from throwaway.errors import ThrowawayError
 
 EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class LazyGroup(click.Group):

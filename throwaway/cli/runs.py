@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import click
 
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import RunSpec, absolute_mount, make_handler, run_view
-from throwaway.cli.base import EXIT_ERROR, main, or_exit
+from throwaway.cli.base import EXIT_ERROR, EXIT_INTERRUPTED, main, or_exit
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -24,6 +30,8 @@ from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
+
+T = TypeVar("T")
 
 LEASE = click.option(
     "--lease-seconds", type=click.IntRange(5), default=60, show_default=True,
@@ -77,8 +85,8 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
         mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
     )  # fmt: skip
-    record = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
-    sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
+    outcome = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
+    leave(outcome)
 
 
 async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
@@ -88,15 +96,27 @@ async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
             click.echo(run_id)
             return None
         click.secho(f"run {run_id}", dim=True, err=True)
-        record = await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
-    finish(record, as_json)
-    return record
+        outcome = await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
+    finish(outcome, as_json)
+    return outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a foreground run ended: its record, and whether Ctrl-C ended it."""
+
+    record: RunRecord
+    interrupted: bool = False
 
 
 async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, quiet: bool):
-    """Work on this run (and no other) in this process, showing its progress, until it ends."""
+    """Work on this run (and no other) in this process, showing its progress, until it ends.
+
+    Ctrl-C cancels the run, which stops its code at once (the sandbox is closed); the
+    run keeps its finished steps, so `throwaway resume` continues it.
+    """
     printer = EventPrinter(run_id, quiet=quiet)
-    stop = asyncio.Event()
+    stop, interrupted = asyncio.Event(), asyncio.Event()
     worker = asyncio.create_task(
         durable.work(
             make_handler(durable, printer, approve=ask_on_terminal),
@@ -106,19 +126,65 @@ async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, qui
         )
     )
     try:
-        record = await durable.wait(run_id)
+        _on_ctrl_c(interrupted.set)
+        record = await _unless_set(interrupted, durable.wait(run_id))
+        if record is not None:
+            return Outcome(record)
+        await durable.cancel(run_id)
+        worker.cancel()  # the handler is cancelled: its sandbox and MCP servers close
+        return Outcome(await durable.get_run(run_id), interrupted=True)
     finally:
+        _on_ctrl_c(None)
         stop.set()
-        await worker
-    return record
+        await asyncio.gather(worker, return_exceptions=True)
 
 
-def finish(record: RunRecord, as_json: bool) -> None:
+def _on_ctrl_c(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` on SIGINT instead of raising KeyboardInterrupt (None: as before).
+    Only the main thread gets signals: elsewhere (an embedding program) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    if callback:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    else:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _unless_set(event: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """The result of ``work``, or None once ``event`` is set first (``work`` is cancelled)."""
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(event.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return tasks[0].result() if tasks[0].done() and not tasks[0].cancelled() else None
+
+
+def leave(outcome: Outcome | None) -> NoReturn:
+    """Exit with the run's status: 0 completed, 130 after Ctrl-C, else 1.
+
+    ``gc.freeze()`` first: the interpreter's last collection, over the agent stack's
+    objects, takes seconds on a busy machine, and nothing needs collecting at exit.
+    """
+    gc.freeze()
+    if outcome is None or outcome.record.status == "completed":
+        sys.exit(0)
+    sys.exit(EXIT_INTERRUPTED if outcome.interrupted else EXIT_ERROR)
+
+
+def finish(outcome: Outcome, as_json: bool) -> None:
+    record = outcome.record
     if as_json:
         click.echo(json.dumps(run_view(record), indent=2))
     elif record.status == "completed":
         click.echo(for_stream(run_view(record)["answer"], sys.stdout))
-    else:
+    if record.status == "cancelled":
+        why = "interrupted (Ctrl-C): " if outcome.interrupted else ""
+        click.secho(f"{why}run {record.id} is cancelled; `throwaway resume {record.id}` "
+                    "continues it from its last finished step", fg="yellow", err=True)  # fmt: skip
+    elif record.status != "completed" and not as_json:
         click.secho(f"run {record.id} {record.status}: {record.error or ''}", fg="red", err=True)
 
 
@@ -187,18 +253,28 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
                 return None
             return await work_until_done(durable, run_id, lease_seconds, quiet=as_json)
 
-    record = or_exit(lambda: asyncio.run(go()))
-    if record is not None:
-        finish(record, as_json)
-        sys.exit(0 if record.status == "completed" else EXIT_ERROR)
+    outcome = or_exit(lambda: asyncio.run(go()))
+    if outcome is not None:
+        finish(outcome, as_json)
+        leave(outcome)
+
+
+#: What `cancel` did, by the status the run had.
+CANCELLED = {
+    "queued": "cancelled {id}: it will not start",
+    "running": "cancel requested: the worker running {id} stops it at its next step "
+    "(within a second or so)",
+    "cancelled": "run {id} was already cancelled",
+}
 
 
 @main.command()
 @click.argument("run_id")
 def cancel(run_id: str) -> None:
-    """Stop a run: it is not started again; a worker running it stops at its next step."""
-    or_exit(lambda: asyncio.run(_with_durable(lambda d: d.cancel(run_id))))
-    click.echo(f"cancelled {run_id}")
+    """Stop a run: a queued run never starts; a running one is stopped by its worker at its
+    next step (within a second or so). `throwaway resume` continues a cancelled run."""
+    before = or_exit(lambda: asyncio.run(_with_durable(lambda d: d.cancel(run_id))))
+    click.echo(CANCELLED[before].format(id=run_id))
 
 
 @main.command()

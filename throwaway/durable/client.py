@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 
 from throwaway.durable import blobs, runs, storable
 from throwaway.durable.database import URL_ENV, data_dir, database_url, start_embedded
-from throwaway.durable.runs import RunRecord
+from throwaway.durable.runs import RunRecord, Status
 from throwaway.durable.schema import ensure_schema
 from throwaway.durable.worker import TASK_NAME, Handler, work
 from throwaway.errors import DurableError, InvalidTask
@@ -162,15 +162,11 @@ class Durable:
             await asyncio.sleep(poll_interval)
         return record
 
-    async def cancel(self, run_id: str) -> None:
-        """Cancel the run: it is not started again, and a worker running it stops at its next step
-        or heartbeat. Cancelling a finished run does nothing."""
-
-        async def cancel(conn: AsyncConnection) -> None:
-            await runs.get_run(conn, self.queue, run_id)  # RunNotFound
-            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(run_id)
-
-        await self._call(cancel)
+    async def cancel(self, run_id: str) -> Status:
+        """Cancel the run; the status it had: ``queued`` (it will never start), ``running``
+        (its worker stops it at its next step, within a second or so) or ``cancelled``
+        (nothing to do). A completed or failed run cannot be cancelled: DurableError."""
+        return await self._call(lambda conn: runs.cancel(conn, self.queue, run_id))
 
     async def resume(self, run_id: str) -> None:
         """Queue a failed or cancelled run again; it continues from its stored steps."""
