@@ -9,12 +9,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from test_agent_runs import THROWAWAY, Throwaway, fresh_database, kill_group, write_script
 
+from throwaway.agent.runner import RunSpec
 from throwaway.durable import Durable
 
 #: Code that marks /mnt/out/started, then waits while /mnt/ctl/hold exists.
@@ -168,3 +170,42 @@ async def test_a_script_that_runs_out_of_turns_fails_the_run_once(tw, durable):
     assert "has 1 turns and the run asked for turn 2" in proc.stderr
     record = await durable.get_run(only_run_id(tw))
     assert record.status == "failed" and record.attempts == 1
+
+
+DEAD_AT_START = "import sys\nprint('no token in $TOKEN', file=sys.stderr)\nsys.exit(3)\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--mcp", "x=http://127.0.0.1:9/mcp"],
+         "error: MCP server 'x' (http://127.0.0.1:9/mcp) failed to start: ConnectError: "
+         "All connection attempts failed\n"),
+        (["--mcp", "dead={python} {script}"], "its stderr ended with:\n  no token in $TOKEN\n"),
+        (["--tool-policy", "ctr.delete_everythin=deny"],
+         "error: --tool-policy: 'ctr.delete_everythin': no MCP server 'ctr' in this run"),
+    ],
+    ids=["unreachable", "dies-at-start", "policy-without-servers"],
+)  # fmt: skip
+def test_run_checks_its_mcp_servers_and_policy_before_queuing(tw, options, message):
+    script = tw.tmp / "dead.py"
+    script.write_text(DEAD_AT_START)
+    options = [o.format(python=sys.executable, script=script) for o in options]
+    model = write_script(tw.tmp, QUICK_SCRIPT)
+    result = tw.cli("run", "t", "--model", model, "--detach", *options, check=False)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.output and "TaskGroup" not in result.output
+    assert json.loads(tw.cli("runs", "--json").stdout) == []
+
+
+async def test_a_run_whose_mcp_server_cannot_start_fails_once_with_the_reason(tw, durable):
+    spec = RunSpec("t", write_script(tw.tmp, QUICK_SCRIPT), mcp=["x=http://127.0.0.1:9/mcp"])
+    run_id = await durable.start_run(spec.task, spec.params())  # queued without the CLI's check
+    tw.worker("worker")
+    record = await durable.wait(run_id, timeout=90)
+    assert record.status == "failed" and record.attempts == 1
+    assert record.error == (
+        "RunFailed: MCP server 'x' (http://127.0.0.1:9/mcp) failed to start: "
+        "ConnectError: All connection attempts failed"
+    )

@@ -7,6 +7,7 @@ limits) so that any worker process can rebuild everything from them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from throwaway.agent.models import resolve_model
 from throwaway.agent.tools import Toolbox
 from throwaway.durable import Durable, RunContext, RunRecord
 from throwaway.errors import ModelConfigError, RunFailed
-from throwaway.mcp.tools import Approve, McpServers, ServerSpec
+from throwaway.mcp.tools import Approve, McpError, McpServers, ServerSpec
 from throwaway.sandbox.sandbox import Sandbox
 from throwaway.vfs.spec import parse_mount
 
@@ -85,7 +86,7 @@ def make_handler(
             [ServerSpec.load(m) for m in spec.mcp], policy=spec.tool_policy, approve=approve
         )
         emit = (lambda event: on_event(ctx.run_id, event)) if on_event else (lambda event: None)
-        async with servers:
+        async with _started(servers):
             index = HelpIndex([Path(d) for d in spec.help_dirs], texts=servers.docs())
             toolbox = Toolbox(None, model, index)  # its sandbox is set below
             sandbox = Sandbox(
@@ -102,6 +103,20 @@ def make_handler(
         return {"answer": answer, "workspace": workspace}
 
     return handle
+
+
+@contextlib.asynccontextmanager
+async def _started(servers: McpServers):
+    """The run's MCP servers, connected; one that cannot start (or a policy naming tools
+    they do not have) fails the run at once: a retry would meet the same error."""
+    try:
+        await servers.start()
+    except McpError as exc:
+        raise RunFailed(str(exc)) from exc
+    try:
+        yield servers
+    finally:
+        await servers.close()
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:

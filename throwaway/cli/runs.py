@@ -28,6 +28,7 @@ from throwaway.cli.options import (
 )
 from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
+from throwaway.mcp.tools import McpServers, ServerSpec
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
 
@@ -85,8 +86,17 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
         help_dirs=[os.path.abspath(d) for d in help_dirs], timeout=timeout, memory_mb=memory_mb,
         mcp=[s.to_json() for s in [*mcp, *mcp_config]], tool_policy=tool_policy,
     )  # fmt: skip
+    or_exit(lambda: asyncio.run(check_servers(spec)))
     outcome = or_exit(lambda: asyncio.run(_run(spec, detach, lease_seconds, as_json)))
     leave(outcome)
+
+
+async def check_servers(spec: RunSpec) -> None:
+    """Start the run's MCP servers and list their tools once, before the run is queued: a
+    server that cannot start, or a tool policy naming tools they lack, is an error now."""
+    if spec.mcp or spec.tool_policy:
+        async with McpServers([ServerSpec.load(m) for m in spec.mcp], policy=spec.tool_policy):
+            pass
 
 
 async def _run(spec: RunSpec, detach: bool, lease_seconds: int, as_json: bool):
