@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -28,6 +29,7 @@ from throwaway.cli.options import (
 )
 from throwaway.cli.render import EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
+from throwaway.errors import DurableError
 from throwaway.mcp.tools import McpServers, ServerSpec
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
@@ -140,13 +142,16 @@ async def work_until_done(durable: Durable, run_id: str, lease_seconds: int, qui
         record = await _unless_set(interrupted, durable.wait(run_id))
         if record is not None:
             return Outcome(record)
-        await durable.cancel(run_id)
+        with contextlib.suppress(DurableError):  # it has just ended by itself
+            await durable.cancel(run_id)
         worker.cancel()  # the handler is cancelled: its sandbox and MCP servers close
+        await asyncio.gather(worker, return_exceptions=True)
         return Outcome(await durable.get_run(run_id), interrupted=True)
     finally:
         _on_ctrl_c(None)
         stop.set()
-        await asyncio.gather(worker, return_exceptions=True)
+        if not worker.cancelled():
+            await worker
 
 
 def _on_ctrl_c(callback: Callable[[], None] | None) -> None:
