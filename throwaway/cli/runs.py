@@ -75,7 +75,8 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, detach, as_json, lea
     \b
     Every model call and tool call is a checkpoint in Postgres: if this process
     dies, `throwaway worker` (or `throwaway resume ID`) finishes the run without
-    redoing finished steps.
+    redoing finished steps. Ctrl-C cancels the run (`throwaway resume ID` continues
+    it). This process works on this run only, never on other queued runs.
 
     \b
     Examples:

@@ -168,26 +168,25 @@ async def cancel(conn: AsyncConnection, queue: str, run_id: str) -> Status:
     """Cancel a queued or running run; the status it had. A finished run is left as it
     is: DurableError saying why it cannot be cancelled (cancelled: returns "cancelled")."""
     task_id = _task_id(run_id)
-    async with conn.transaction():
-        cur = await conn.execute(
-            sql.SQL(
-                "select t.state, r.state = 'running' and r.claim_expires_at > absurd.current_time()"
-                " from {t} t left join {r} r on r.run_id = t.last_attempt_run"
-                " where t.task_id = %s for update of t"
-            ).format(t=table("t", queue), r=table("r", queue)),
-            (task_id,),
+    cur = await conn.execute(
+        sql.SQL(
+            "select t.state, r.state = 'running' and r.claim_expires_at > absurd.current_time()"
+            " from {t} t left join {r} r on r.run_id = t.last_attempt_run where t.task_id = %s"
+        ).format(t=table("t", queue), r=table("r", queue)),
+        (task_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    state, held = row
+    if state in ("completed", "failed"):
+        raise DurableError(
+            f"run {run_id} has already {state}: only queued or running runs can be"
+            " cancelled; nothing was changed"
         )
-        row = await cur.fetchone()
-        if row is None:
-            raise RunNotFound(run_id)
-        state, held = row
-        if state in ("completed", "failed"):
-            raise DurableError(
-                f"run {run_id} has already {state}: only queued or running runs can be"
-                " cancelled; nothing was changed"
-            )
-        if state != "cancelled":
-            await conn.execute("select absurd.cancel_task(%s, %s)", (queue, task_id))
+    # No lock held meanwhile: cancel_task takes its locks in the order the workers do, and
+    # does nothing to a run that has finished since.
+    await conn.execute("select absurd.cancel_task(%s, %s)", (queue, task_id))
     if state == "cancelled":
         return "cancelled"
     return "running" if held else "queued"  # a lapsed lease shows as queued (see the table)
