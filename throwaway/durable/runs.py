@@ -168,17 +168,10 @@ async def cancel(conn: AsyncConnection, queue: str, run_id: str) -> Status:
     """Cancel a queued or running run; the status it had. A finished run is left as it
     is: DurableError saying why it cannot be cancelled (cancelled: returns "cancelled")."""
     task_id = _task_id(run_id)
-    cur = await conn.execute(
-        sql.SQL(
-            "select t.state, r.state = 'running' and r.claim_expires_at > absurd.current_time()"
-            " from {t} t left join {r} r on r.run_id = t.last_attempt_run where t.task_id = %s"
-        ).format(t=table("t", queue), r=table("r", queue)),
-        (task_id,),
-    )
-    row = await cur.fetchone()
+    row = await _last_attempt(conn, queue, task_id)
     if row is None:
         raise RunNotFound(run_id)
-    state, held = row
+    state, _, _, lapsed = row
     if state in ("completed", "failed"):
         raise DurableError(
             f"run {run_id} has already {state}: only queued or running runs can be"
@@ -189,7 +182,7 @@ async def cancel(conn: AsyncConnection, queue: str, run_id: str) -> Status:
     await conn.execute("select absurd.cancel_task(%s, %s)", (queue, task_id))
     if state == "cancelled":
         return "cancelled"
-    return "running" if held else "queued"  # a lapsed lease shows as queued (see the table)
+    return "queued" if lapsed or state != "running" else "running"  # as the table says
 
 
 async def _why_not_resumable(
@@ -204,14 +197,7 @@ async def _why_not_resumable(
             f"run {run_id} is queued: a worker will start it (`throwaway worker`);"
             " only failed or cancelled runs can be resumed"
         )
-    cur = await conn.execute(
-        sql.SQL(
-            "select r.claimed_by, r.claim_expires_at, r.claim_expires_at <= absurd.current_time()"
-            " from {t} t join {r} r on r.run_id = t.last_attempt_run where t.task_id = %s"
-        ).format(t=table("t", queue), r=table("r", queue)),
-        (task_id,),
-    )
-    worker, expires, expired = await cur.fetchone() or (None, None, False)
+    _, worker, expires, expired = await _last_attempt(conn, queue, task_id)  # requeue found it
     until = expires.astimezone().strftime("%H:%M:%S") if expires else "?"
     if expired:
         return (
@@ -224,6 +210,20 @@ async def _why_not_resumable(
         " renews its lease; if that worker died, a worker takes the run over then and"
         " continues from its last step (`throwaway worker`); to stop it: `throwaway cancel`"
     )
+
+
+async def _last_attempt(conn: AsyncConnection, queue: str, task_id: uuid.UUID):
+    """(task state, the worker holding its last attempt, when that lease ends, whether it
+    has ended), or None if there is no such run."""
+    cur = await conn.execute(
+        sql.SQL(
+            "select t.state, r.claimed_by, r.claim_expires_at,"
+            " coalesce(r.claim_expires_at <= absurd.current_time(), false)"
+            " from {t} t left join {r} r on r.run_id = t.last_attempt_run where t.task_id = %s"
+        ).format(t=table("t", queue), r=table("r", queue)),
+        (task_id,),
+    )
+    return await cur.fetchone()
 
 
 def _task_id(run_id: str) -> uuid.UUID:
