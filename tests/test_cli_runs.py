@@ -1,7 +1,7 @@
 """The run commands as a person uses them: errors, id prefixes, `runs`, `show`, saved files.
 
 Everything goes through Click's CliRunner on a fresh database of the Postgres server
-(test_agent_runs.fresh_database), with real sandboxes. The model is a
+(conftest's ``databases``), with real sandboxes. The model is a
 loopback server speaking OpenAI's wire format (tests/provider_server.py), so tool arguments
 arrive as a JSON string as they do from OpenAI; detached runs use the scripted model.
 """
@@ -19,7 +19,6 @@ import pytest
 from click.testing import CliRunner, Result
 from provider_server import ProviderServer, openai_text, openai_tool_calls
 from rich.console import Console
-from test_agent_runs import fresh_database
 
 from throwaway.cli import main, render
 from throwaway.durable import Durable
@@ -38,9 +37,9 @@ IMAGE_CELL = "from PIL import Image\ndisplay(Image.new('RGB', (8, 8), 'red'))\n"
 
 
 @pytest.fixture(scope="module")
-def database_url():
+def database_url(databases):
     """A new database on the server for this module, dropped afterwards."""
-    with fresh_database() as url:
+    with databases() as url:
         yield url
 
 

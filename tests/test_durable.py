@@ -328,6 +328,31 @@ async def test_a_run_finishes_when_postgres_restarts_in_the_middle(
     assert counts["start 0"] == 1 and counts["start 2"] == 1 and counts["finish"] == 1
 
 
+async def test_a_worker_on_one_run_leaves_the_older_runs_of_the_queue_alone(durable, tmp_path):
+    older = await durable.start_run("t")
+    mine = await durable.start_run("t")
+    async with working(durable, tmp_path, only=mine):
+        assert (await durable.wait(mine, timeout=20)).status == "completed"
+    assert (await durable.get_run(older)).status == "queued"
+    assert log_lines(tmp_path, older) == []
+
+
+async def test_a_worker_on_one_run_takes_it_over_once_its_lease_expired(
+    durable, tmp_path, spawn_worker
+):
+    (tmp_path / "hold").touch()
+    run_id = await durable.start_run("t", {"steps": 2, "hold_at": 0})
+    first = spawn_worker(1)
+    await until_logged(tmp_path, run_id, "start 0")
+    first.kill()  # holds the run until its lease expires
+    first.wait()
+    (tmp_path / "hold").unlink()
+    async with working(durable, tmp_path, only=run_id):
+        record = await durable.wait(run_id, timeout=20)
+    assert record.status == "completed" and record.attempts == 2
+    assert executions(tmp_path, run_id)["start 0"] == 2
+
+
 # --- cancel, fail, resume ----------------------------------------------------------------
 
 
@@ -340,6 +365,23 @@ async def test_a_cancelled_queued_run_is_never_started(durable, tmp_path):
     record = await durable.get_run(cancelled)
     assert record.status == "cancelled" and record.finished_at is not None
     assert log_lines(tmp_path, cancelled) == []
+
+
+async def test_cancel_says_what_the_run_was_and_leaves_finished_runs_alone(durable, tmp_path):
+    (tmp_path / "hold").touch()
+    held = await durable.start_run("t", {"hold_at": 0})
+    queued = await durable.start_run("t")
+    assert await durable.cancel(queued) == "queued"
+    assert await durable.cancel(queued) == "cancelled"
+    async with working(durable, tmp_path, lease_seconds=5):
+        await until_logged(tmp_path, held, "start 0")
+        assert await durable.cancel(held) == "running"
+        assert (await durable.get_run(held)).status == "cancelled"
+        done = await durable.start_run("t")
+        assert (await durable.wait(done, timeout=20)).status == "completed"
+    with pytest.raises(DurableError, match=r"has already completed.*nothing was changed"):
+        await durable.cancel(done)
+    assert (await durable.get_run(done)).status == "completed"
 
 
 async def test_cancelling_a_running_run_stops_it_and_resume_continues_it(durable, tmp_path):

@@ -119,9 +119,37 @@ async def test_a_server_that_dies_at_start_shows_the_end_of_its_stderr(tmp_path)
     with pytest.raises(McpError) as caught:
         await McpServers([ServerSpec.parse(f"broken={sys.executable} {script}")]).start()
     message = str(caught.value)
-    assert message.startswith("MCP server 'broken' failed to start: ")
+    assert message.startswith(f"MCP server 'broken' ({sys.executable} {script}) failed to start: ")
     assert "starting up" in message
     assert message.rstrip().endswith("ModuleNotFoundError: No module named 'no_such_module'")
+
+
+async def test_an_unreachable_http_server_is_one_line_naming_the_cause():
+    with pytest.raises(McpError) as caught:
+        await McpServers([ServerSpec.parse("x=http://127.0.0.1:9/mcp")]).start()
+    assert str(caught.value) == (
+        "MCP server 'x' (http://127.0.0.1:9/mcp) failed to start: "
+        "ConnectError: All connection attempts failed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"time.get_curent_time": "deny"},
+         "'time.get_curent_time': server 'time' has no tool 'get_curent_time'; "
+         "did you mean time.get_current_time?"),
+        ({"tiem.*": "deny"}, "'tiem.*': no MCP server 'tiem' in this run; did you mean time?"),
+        ({"time.nothing_like_it": "ask"}, "(its tools: get_current_time, convert_time)"),
+    ],
+    ids=["tool", "server", "no-close-match"],
+)  # fmt: skip
+async def test_a_policy_naming_unknown_tools_is_an_error_with_the_close_matches(policy, message):
+    servers = McpServers([ServerSpec.parse(TIME)], policy=policy)
+    with pytest.raises(McpError) as caught:
+        await servers.start()
+    assert str(caught.value).startswith("--tool-policy: ")
+    assert message in str(caught.value)
 
 
 async def test_a_chatty_server_keeps_only_the_last_lines_of_stderr(tmp_path):

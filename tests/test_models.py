@@ -534,7 +534,7 @@ async def test_scripted_model_plays_the_turns_in_order(script_file):
     model = resolve_model(f"scripted:{script_file}")
     messages = first_turn()
     responses = []
-    for _ in range(4):
+    for _ in range(3):
         response = await model.request(messages, None, PARAMS)
         responses.append(response)
         messages += [response, tool_results(response)]
@@ -545,8 +545,17 @@ async def test_scripted_model_plays_the_turns_in_order(script_file):
     assert [type(p) for p in responses[1].parts] == [TextPart, ToolCallPart, ToolCallPart]
     assert [p.tool_call_id for p in responses[1].parts[1:]] == ["call-1-0", "call-1-1"]
     assert responses[2].parts == [TextPart("The answer is 42.")]
-    [ran_out] = responses[3].parts
-    assert "has 3 turns" in ran_out.content and "turn 3" in ran_out.content
+
+
+async def test_a_script_that_runs_out_of_turns_fails_the_request(script_file):
+    model = resolve_model(f"scripted:{script_file}")
+    messages = first_turn()
+    for _ in range(3):
+        response = await model.request(messages, None, PARAMS)
+        messages += [response, tool_results(response)]
+    with pytest.raises(FatalModelError, match=r"has 3 turns and the run asked for turn 4") as e:
+        await model.request(messages, None, PARAMS)
+    assert e.value.reason == "script_ended"
 
 
 async def test_scripted_turn_comes_from_the_history_not_from_memory(script_file):

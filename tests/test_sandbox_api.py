@@ -464,3 +464,22 @@ def test_pool_of_size_zero_is_refused():
 async def test_run_refuses_a_non_positive_timeout(sandbox, timeout):
     with pytest.raises(ValueError):
         await sandbox.run("1 + 1", timeout=timeout)
+
+
+async def test_cancelling_a_run_ends_the_interpreter_and_the_next_run_starts_fresh(
+    fresh_sandbox, tmp_path
+):
+    from throwaway.vfs.spec import parse_mount
+
+    sb = await fresh_sandbox(timeout=60, mounts=dict([parse_mount(f"out={tmp_path}:rw")]))
+    await sb.run("x = 1\nopen('/workspace/kept.txt', 'w').write('kept')")
+    code = "import time\nopen('/mnt/out/started', 'w').close()\ntime.sleep(50)"
+    running = asyncio.create_task(sb.run(code))
+    while not (tmp_path / "started").exists():
+        await asyncio.sleep(0.02)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    after = await sb.run("open('/workspace/kept.txt').read(), 'x' in globals()")
+    assert after.result == "('kept', False)"
+    assert after.restarted is True

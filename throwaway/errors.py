@@ -100,7 +100,8 @@ class ModelProviderError(ThrowawayError):
         reason: a short machine-readable word (``rate_limit``, ``server_error``,
             ``unavailable``, ``connection``, ``timeout``, ``malformed_response``, ``api_error``,
             ``auth``, ``not_found``, ``rejected``, ``context_window``, ``quota``,
-            ``content_filter``, ``invalid_request``, ``http_error``).
+            ``content_filter``, ``invalid_request``, ``http_error``; ``script_ended`` from the
+            scripted model).
         model_name: the model the request went to.
         status_code: the HTTP status, when the provider sent one.
         retry_after: seconds the provider asked to wait, when it said.

@@ -24,7 +24,7 @@ from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.models import chosen_model_name, resolve_model
 from throwaway.agent.runner import EventSink, RunSpec, make_handler, run_view, steps_view
 from throwaway.durable import DEFAULT_QUEUE, Durable, RunRecord, Status
-from throwaway.mcp.tools import Approve, ServerSpec
+from throwaway.mcp.tools import Approve, McpServers, ServerSpec
 from throwaway.vfs.spec import MountSpec
 
 
@@ -78,10 +78,12 @@ class Run:
         self.record = await self.runs._wait(self.id, timeout)
         return self
 
-    async def cancel(self) -> None:
-        """Stop the run: it is not started again; a worker running it stops at its next step."""
-        await self.runs.durable.cancel(self.id)
+    async def cancel(self) -> Status:
+        """Stop the run; the status it had: ``queued`` (it will not start), ``running`` (its
+        worker stops it at its next step) or ``cancelled``. DurableError once it has ended."""
+        before = await self.runs.durable.cancel(self.id)
         await self.refresh()
+        return before
 
 
 class Runs:
@@ -132,7 +134,9 @@ class Runs:
         ``model``: a pydantic-ai model name (default: $THROWAWAY_MODEL or an API key's
         default), checked now. ``mounts``: ``NAME=SOURCE[:rw]`` texts or MountSpecs.
         ``mcp``: ``NAME=COMMAND|URL`` texts or ServerSpecs; ``tool_policy``:
-        ``{"server.tool": "allow"|"deny"|"ask"}``.
+        ``{"server.tool": "allow"|"deny"|"ask"}``. The servers are started and their tools
+        listed once before the run is queued: McpError if one cannot start, or if the
+        policy names servers or tools they do not have.
         """
         servers = [ServerSpec.parse(s) if isinstance(s, str) else s for s in mcp]
         specs = [MountSpec.parse(m) if isinstance(m, str) else m for m in mounts]
@@ -144,6 +148,9 @@ class Runs:
             memory_mb=memory_mb, max_turns=max_turns, mcp=[s.to_json() for s in servers],
             tool_policy=dict(tool_policy or {}),
         )  # fmt: skip
+        if servers or spec.tool_policy:
+            async with McpServers(servers, policy=spec.tool_policy):
+                pass
         return await self.get(await self.durable.start_run(task, spec.params()))
 
     async def get(self, run_id: str) -> Run:
@@ -161,12 +168,13 @@ class Runs:
         return await self.get(run_id)
 
     async def _wait(self, run_id: str, timeout: float | None) -> RunRecord:
-        """The run once ended; unless detached, this process works on the queue meanwhile."""
+        """The run once ended; unless detached, this process works on it (and on no other run
+        of the queue) meanwhile."""
         if self.detach:
             return await self.durable.wait(run_id, timeout)
         handler = make_handler(self.durable, self.on_event, approve=self.approve)
         stop = asyncio.Event()
-        work = self.durable.work(handler, lease_seconds=self.lease_seconds, stop=stop)
+        work = self.durable.work(handler, lease_seconds=self.lease_seconds, stop=stop, only=run_id)
         worker = asyncio.create_task(work)
         waiter = asyncio.create_task(self.durable.wait(run_id, timeout))
         try:

@@ -7,6 +7,7 @@ limits) so that any worker process can rebuild everything from them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from throwaway.agent.models import resolve_model
 from throwaway.agent.session import SessionSpec, open_session
 from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
 from throwaway.errors import ModelConfigError, RunFailed
-from throwaway.mcp.tools import Approve
+from throwaway.mcp.tools import Approve, McpError
 from throwaway.vfs.spec import MountSpec, providers
 
 EventSink = Callable[[str, dict], None]  # (run id, event)
@@ -80,7 +81,12 @@ def make_handler(
             help_dirs=spec.help_dirs,
         )  # fmt: skip
         calls = journal_calls(journal, emit)
-        async with open_session(session_spec, model, approve=approve, journal=calls) as session:
+        async with contextlib.AsyncExitStack() as stack:
+            opening = open_session(session_spec, model, approve=approve, journal=calls)
+            try:
+                session = await stack.enter_async_context(opening)
+            except McpError as exc:  # a server cannot start, or a policy names unknown tools:
+                raise RunFailed(str(exc)) from exc  # a retry would meet the same error
             await ctx.keep_lease(session.sandbox.start())  # seconds on a busy machine
             agent = Agent(model, session.toolbox, journal, on_event=emit, max_turns=spec.max_turns)
             answer = await agent.run(spec.task, session.instructions)

@@ -23,7 +23,8 @@ Determinism across a crash and resume, which the durable layer relies on:
   messages hold ``n`` ``ModelResponse`` s gets turn ``n``. A fresh process handed the same
   history (for instance reloaded with ``ModelMessagesTypeAdapter``) answers the same.
 - Tool call ids are ``call-{turn}-{index}``, so a replayed turn names its calls as before.
-- When the script has no turn ``n``, the response is a final text saying so.
+- When the script has no turn ``n``, ``request`` raises FatalModelError (reason
+  ``script_ended``): the run fails with that message instead of ending as if answered.
 
 How ``describe`` answers. ``describe`` is a separate model call (see
 ``throwaway.agent.describe.describe_file``) that may come from the loop's tool call or from
@@ -61,7 +62,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from throwaway.errors import ModelConfigError
+from throwaway.errors import FatalModelError, ModelConfigError
 from throwaway.media import image_type
 
 __all__ = [
@@ -172,13 +173,13 @@ class ScriptedModel(FunctionModel):
 
     def _turn_parts(self, turn: int) -> list[ModelResponsePart]:
         if turn >= len(self.turns):
-            return [
-                TextPart(
-                    f"[scripted model] The script {self.model_name!r} has {len(self.turns)} "
-                    f"turns and this is turn {turn}; there is nothing more to say, so the run "
-                    "stops here."
-                )
-            ]
+            raise FatalModelError(
+                f"[scripted model] the script {self.model_name!r} has {len(self.turns)} turns "
+                f"and the run asked for turn {turn + 1}: end the script with a final "
+                '{"text": "..."} turn',
+                reason="script_ended",
+                model_name=self.model_name,
+            )
         script = self.turns[turn]
         parts: list[ModelResponsePart] = []
         if script.text is not None:

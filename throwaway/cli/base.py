@@ -10,7 +10,8 @@ import click
 
 from throwaway import errors
 
-EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 124, 130, 141
+EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT / SIGPIPE, as shells report them
 HTTPX = ("httpx", "httpx2")  # the MCP SDK brings its own copy
 
 #: What to do next, for each kind of error (the first class in the error's MRO that is here).

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import click
 
 from throwaway.agent.loop import MAX_TURNS
 from throwaway.agent.runner import make_handler, run_view
-from throwaway.cli.base import EXIT_ERROR, main
+from throwaway.cli.base import EXIT_ERROR, EXIT_INTERRUPTED, main
 from throwaway.cli.options import (
     ask_on_terminal,
     limit_options,
@@ -23,9 +30,12 @@ from throwaway.cli.options import (
 from throwaway.cli.render import ID_SHOWN, EventPrinter, for_stream, print_run, print_runs
 from throwaway.durable import Durable, RunRecord
 from throwaway.durable.runs import STATUSES
-from throwaway.runs import Runs, model_name
+from throwaway.errors import DurableError
+from throwaway.runs import Run, Runs, model_name
 from throwaway.sandbox.warmpool import warm_sandboxes
 from throwaway.sandbox.workspace import unpack
+
+T = TypeVar("T")
 
 LEASE = click.option(
     "--lease-seconds", type=click.IntRange(5), default=60, show_default=True,
@@ -75,6 +85,8 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, max_turns, detach, a
     dies, `throwaway worker` (or `throwaway resume ID`) finishes the run without
     redoing finished steps. At the end, the files the run left in /workspace and
     the images it showed are saved under --out (images in its images/ folder).
+    Ctrl-C cancels the run (`throwaway resume ID` continues it). This process
+    works on this run only, never on other queued runs.
 
     \b
     Examples:
@@ -87,8 +99,7 @@ def run(task, model, mounts, help_dirs, timeout, memory_mb, max_turns, detach, a
         "mcp": [*mcp, *mcp_config],
         "tool_policy": tool_policy,
     }  # fmt: skip
-    record = asyncio.run(_run(task, options, detach, lease_seconds, as_json, out_dir))
-    sys.exit(0 if record is None or record.status == "completed" else EXIT_ERROR)
+    leave(asyncio.run(_run(task, options, detach, lease_seconds, as_json, out_dir)))
 
 
 async def _run(
@@ -102,12 +113,12 @@ async def _run(
             return None
         printer.run_id = run.id
         click.secho(f"run {run.id}", dim=True, err=True)
-        await run.wait()
+        outcome = await wait_here(run)
         files = await final_files(runs.durable, run.record)
-    finish(run.record, as_json)
+    finish(outcome, as_json)
     folder = out_dir or Path("throwaway-out") / run.id[:ID_SHOWN]
     report_saved(folder, save_outputs(files, folder))
-    return run.record
+    return outcome
 
 
 def on_terminal(printer: EventPrinter, **options) -> Runs:
@@ -115,12 +126,77 @@ def on_terminal(printer: EventPrinter, **options) -> Runs:
     return Runs(on_event=printer, approve=ask_on_terminal, **options)
 
 
-def finish(record: RunRecord, as_json: bool) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """How a foreground run ended: its record, and whether Ctrl-C ended it."""
+
+    record: RunRecord
+    interrupted: bool = False
+
+
+async def wait_here(run: Run) -> Outcome:
+    """Wait for ``run``, worked on in this process; Ctrl-C cancels it, which stops its code
+    at once (the sandbox is closed). It keeps its finished steps: `throwaway resume`
+    continues it."""
+    interrupted = asyncio.Event()
+    _on_ctrl_c(interrupted.set)
+    try:
+        if await _unless_set(interrupted, run.wait()) is not None:
+            return Outcome(run.record)
+    finally:
+        _on_ctrl_c(None)
+    with contextlib.suppress(DurableError):  # it has just ended by itself
+        await run.cancel()
+    return Outcome((await run.refresh()).record, interrupted=True)
+
+
+def _on_ctrl_c(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` on SIGINT instead of raising KeyboardInterrupt (None: as before).
+    Only the main thread gets signals: elsewhere (an embedding program) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    if callback:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    else:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _unless_set(event: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """The result of ``work``, or None once ``event`` is set first (``work`` is cancelled)."""
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(event.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # e.g. the sandbox is closed
+    return tasks[0].result() if not tasks[0].cancelled() else None
+
+
+def leave(outcome: Outcome | None) -> NoReturn:
+    """Exit with the run's status: 0 completed, 130 after Ctrl-C, else 1.
+
+    ``gc.freeze()`` first: the interpreter's last collection, over the agent stack's
+    objects, takes seconds on a busy machine, and nothing needs collecting at exit.
+    """
+    gc.freeze()
+    if outcome is None or outcome.record.status == "completed":
+        sys.exit(0)
+    sys.exit(EXIT_INTERRUPTED if outcome.interrupted else EXIT_ERROR)
+
+
+def finish(outcome: Outcome, as_json: bool) -> None:
+    record = outcome.record
     if as_json:
         click.echo(json.dumps(run_view(record), indent=2))
     elif record.status == "completed":
         click.echo(for_stream(run_view(record)["answer"], sys.stdout))
-    else:
+    if record.status == "cancelled":
+        why = "interrupted (Ctrl-C): " if outcome.interrupted else ""
+        click.secho(f"{why}run {record.id} is cancelled; `throwaway resume {record.id}` "
+                    "continues it from its last finished step", fg="yellow", err=True)  # fmt: skip
+    elif record.status != "completed" and not as_json:
         click.secho(f"run {record.id} {record.status}: {record.error or ''}", fg="red", err=True)
 
 
@@ -202,26 +278,36 @@ def resume(run_id: str, detach: bool, as_json: bool, lease_seconds: int) -> None
         async with on_terminal(printer, detach=detach, lease_seconds=lease_seconds) as runs:
             run = await runs.resume(run_id)
             printer.run_id = run.id  # the whole id, when RUN_ID was its start
-            return None if detach else (await run.wait()).record
+            return None if detach else await wait_here(run)
 
-    record = asyncio.run(go())
-    if record is not None:
-        finish(record, as_json)
-        sys.exit(0 if record.status == "completed" else EXIT_ERROR)
+    outcome = asyncio.run(go())
+    if outcome is not None:
+        finish(outcome, as_json)
+        leave(outcome)
+
+
+#: What `cancel` did, by the status the run had.
+CANCELLED = {
+    "queued": "cancelled {id}: it will not start",
+    "running": "cancel requested: the worker running {id} stops it at its next step "
+    "(within a second or so)",
+    "cancelled": "run {id} was already cancelled",
+}
 
 
 @main.command()
 @click.argument("run_id")
 def cancel(run_id: str) -> None:
-    """Stop a run: it is not started again; a worker running it stops at its next step."""
+    """Stop a run: a queued run never starts; a running one is stopped by its worker at its
+    next step (within a second or so). `throwaway resume` continues a cancelled run."""
 
-    async def go() -> str:
+    async def go() -> tuple[str, str]:
         async with Durable() as durable:
             whole = await durable.resolve(run_id)
-            await durable.cancel(whole)
-            return whole
+            return whole, await durable.cancel(whole)
 
-    click.echo(f"cancelled {asyncio.run(go())}")
+    whole, before = asyncio.run(go())
+    click.echo(CANCELLED[before].format(id=whole))
 
 
 @main.command()

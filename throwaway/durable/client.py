@@ -120,6 +120,7 @@ class Durable:
         lease_seconds: int = 60,
         stop: asyncio.Event | None = None,
         poll_interval: float = 0.25,
+        only: str | None = None,
     ) -> None:
         """Execute queued runs with ``await handler(ctx, params)`` until ``stop`` is set.
 
@@ -127,7 +128,8 @@ class Durable:
         ``lease_seconds`` is taken over by another worker (steps renew the lease
         while they run). Returns once ``stop`` is set and the runs in progress
         are done; cancelling it instead gives those runs up for others at once.
-        The handler's return value (JSON) becomes the run's ``result``.
+        The handler's return value (JSON) becomes the run's ``result``. ``only`` (a run
+        id): work on that run alone, leaving the rest of the queue to other workers.
         """
         await work(
             self.url,
@@ -138,6 +140,7 @@ class Durable:
             stop=stop or asyncio.Event(),
             poll_interval=poll_interval,
             revive=self.embedded and (lambda: start_embedded(self.embedded)),
+            only=only,
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -164,15 +167,12 @@ class Durable:
             await asyncio.sleep(poll_interval)
         return record
 
-    async def cancel(self, run_id: str) -> None:
-        """Cancel the run (an id or its start): it is not started again, and a worker running it
-        stops at its next step or heartbeat. Cancelling a finished run does nothing."""
-
-        async def cancel(conn: AsyncConnection) -> None:
-            task_id = await runs.resolve(conn, self.queue, run_id)  # RunNotFound, AmbiguousRunId
-            await AsyncAbsurd(conn, queue_name=self.queue).cancel_task(str(task_id))
-
-        await self._call(cancel)
+    async def cancel(self, run_id: str) -> Status:
+        """Cancel the run (an id or its start); the status it had: ``queued`` (it will never
+        start), ``running`` (its worker stops it at its next step, within a second or so) or
+        ``cancelled`` (nothing to do). A completed or failed run cannot be cancelled:
+        DurableError."""
+        return await self._call(lambda conn: runs.cancel(conn, self.queue, run_id))
 
     async def resume(self, run_id: str) -> None:
         """Queue a failed or cancelled run (an id or its start) again; it continues from its

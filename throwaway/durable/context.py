@@ -10,10 +10,11 @@ each time it is executed.
 
 Leases: a worker holds a run for ``lease_seconds`` after claiming it, and every
 stored step extends that. While a step's function runs, the context renews the
-lease in the background every third of ``lease_seconds``; ``heartbeat()`` renews
-it by hand (for long work outside steps). If renewing shows that the run was
-cancelled or that the lease was lost to another worker, the step's function is
-cancelled and the handler is stopped.
+lease in the background every second (every third of ``lease_seconds`` if that is
+shorter); ``heartbeat()`` renews it by hand (for long work outside steps). If
+renewing shows that the run was cancelled or that the lease was lost to another
+worker, the step's function is cancelled and the handler is stopped: a cancelled
+run stops within about a second, in the middle of a step.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from absurd_sdk import AsyncTaskContext
 from throwaway.durable import storable
 
 T = TypeVar("T")
+
+#: Seconds between lease renewals while a step runs: how soon a cancel is noticed.
+CHECK_EVERY = 1.0
 
 
 class RunContext:
@@ -74,7 +78,7 @@ class RunContext:
     async def _with_heartbeat(self, work: Awaitable[T]) -> T:
         """Await ``work`` while renewing the lease; a failed renewal cancels ``work`` and raises."""
         task = asyncio.ensure_future(work)
-        every = max(self._lease_seconds / 3, 0.2)
+        every = max(min(self._lease_seconds / 3, CHECK_EVERY), 0.2)
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=every)

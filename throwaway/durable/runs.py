@@ -220,10 +220,7 @@ async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts
             raise RunNotFound(run_id)
         state, attempts = row
         if state not in ("failed", "cancelled"):
-            raise DurableError(
-                f"run {run_id} is {STATUS_OF_STATE[state]}:"
-                " only failed or cancelled runs can be resumed"
-            )
+            raise DurableError(await _why_not_resumable(conn, queue, task_id, state))
         if state == "cancelled":
             await conn.execute(
                 sql.SQL(
@@ -235,6 +232,75 @@ async def requeue(conn: AsyncConnection, queue: str, run_id: str, extra_attempts
             "select * from absurd.retry_task(%s, %s, jsonb_build_object('max_attempts', %s::int))",
             (queue, task_id, attempts + extra_attempts),
         )
+
+
+async def cancel(conn: AsyncConnection, queue: str, run_id: str) -> Status:
+    """Cancel a queued or running run; the status it had. A finished run is left as it
+    is: DurableError saying why it cannot be cancelled (cancelled: returns "cancelled")."""
+    task_id = await resolve(conn, queue, run_id)  # RunNotFound, AmbiguousRunId
+    row = await _last_attempt(conn, queue, task_id)
+    if row is None:
+        raise RunNotFound(run_id)
+    state, _, _, lapsed = row
+    if state in ("completed", "failed"):
+        raise DurableError(
+            f"run {run_id} has already {state}: only queued or running runs can be"
+            " cancelled; nothing was changed"
+        )
+    # No lock held meanwhile: cancel_task takes its locks in the order the workers do, and
+    # does nothing to a run that has finished since.
+    await conn.execute("select absurd.cancel_task(%s, %s)", (queue, task_id))
+    if state == "cancelled":
+        return "cancelled"
+    return "queued" if lapsed or state != "running" else "running"  # as the table says
+
+
+async def _why_not_resumable(
+    conn: AsyncConnection, queue: str, task_id: uuid.UUID, state: str
+) -> str:
+    """Why a run that is not failed or cancelled cannot be resumed, and what happens to it."""
+    run_id = str(task_id)
+    if state == "completed":
+        return f"run {run_id} has completed: only failed or cancelled runs can be resumed"
+    if state != "running":
+        return (
+            f"run {run_id} is queued: a worker will start it (`throwaway worker`);"
+            " only failed or cancelled runs can be resumed"
+        )
+    _, worker, expires, expired = await _last_attempt(conn, queue, task_id)  # requeue found it
+    until = expires.astimezone().strftime("%H:%M:%S") if expires else "?"
+    if expired:
+        return (
+            f"run {run_id} is not resumable: its worker {worker} went silent (its lease ended at"
+            f" {until}); the next worker to look for runs takes it over and continues from its"
+            " last step (start one with `throwaway worker`)"
+        )
+    return (
+        f"run {run_id} is running on worker {worker}, which holds it until {until} unless it"
+        " renews its lease; if that worker died, a worker takes the run over then and"
+        " continues from its last step (`throwaway worker`); to stop it: `throwaway cancel`"
+    )
+
+
+async def _last_attempt(conn: AsyncConnection, queue: str, task_id: uuid.UUID):
+    """(task state, the worker holding its last attempt, when that lease ends, whether it
+    has ended), or None if there is no such run."""
+    cur = await conn.execute(
+        sql.SQL(
+            "select t.state, r.claimed_by, r.claim_expires_at,"
+            " coalesce(r.claim_expires_at <= absurd.current_time(), false)"
+            " from {t} t left join {r} r on r.run_id = t.last_attempt_run where t.task_id = %s"
+        ).format(t=table("t", queue), r=table("r", queue)),
+        (task_id,),
+    )
+    return await cur.fetchone()
+
+
+def _task_id(run_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(run_id)
+    except ValueError:
+        raise RunNotFound(run_id) from None
 
 
 def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:

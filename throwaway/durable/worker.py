@@ -18,6 +18,7 @@ between all runs and never reconnects; this loop does:
   again with no delay (Absurd's retry strategy is left at "none" for this).
 - ``stop`` set: no new claims; runs in progress finish. ``work()`` cancelled: runs
   in progress are given up at once, as above, for another worker to continue.
+- ``only`` (a run id): the slots claim that run and no other (see claim.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from throwaway.durable import storable
+from throwaway.durable.claim import OneRunAbsurd
 from throwaway.durable.context import RunContext
 from throwaway.durable.runs import table
 from throwaway.errors import RunFailed
@@ -65,6 +67,7 @@ async def work(
     stop: asyncio.Event,
     poll_interval: float,
     revive: Callable[[], str] | None = None,
+    only: str | None = None,
 ) -> None:
     """Run ``concurrency`` slots until ``stop`` is set and their runs are done.
 
@@ -73,7 +76,7 @@ async def work(
     """
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     slots = [
-        _Slot(url, queue, handler, f"{worker}:{i}", lease_seconds, revive)
+        _Slot(url, queue, handler, f"{worker}:{i}", lease_seconds, revive, only)
         for i in range(concurrency)
     ]
     tasks = [asyncio.create_task(slot.run(stop, poll_interval)) for slot in slots]
@@ -96,8 +99,9 @@ class _Slot:
         worker_id: str,
         lease_seconds: int,
         revive: Callable[[], str] | None = None,
+        only: str | None = None,
     ) -> None:
-        self.url, self.revive = url, revive
+        self.url, self.revive, self.only = url, revive, only
         self.queue = queue
         self.handler = handler
         self.worker_id = worker_id
@@ -150,7 +154,11 @@ class _Slot:
             log.warning("worker %s: could not restart the database: %s", self.worker_id, err)
 
     async def _loop(self, conn: AsyncConnection, stop: asyncio.Event, poll_interval: float) -> None:
-        app = AsyncAbsurd(conn, queue_name=self.queue)
+        app = (
+            OneRunAbsurd(conn, self.queue, self.only)
+            if self.only
+            else AsyncAbsurd(conn, queue_name=self.queue)
+        )
         app.register_task(TASK_NAME)(lambda params, ctx: self._execute(conn, params, ctx))
         while not stop.is_set():
             self.ran = False

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import builtins
+import difflib
 import json
 import keyword
 import os
@@ -180,29 +181,29 @@ class McpServers:
 
     async def _hold(self, ready: asyncio.Future) -> None:
         tails: list[StderrTail] = []
-        failure: McpError | None = None
+        starting: ServerSpec | None = None  # the server being connected to, if any
+        tail: StderrTail | None = None
         try:
             async with AsyncExitStack() as stack:
-                stack.callback(lambda: [tail.close(0) for tail in tails])
-                for spec in self.specs:
-                    tail = StderrTail() if not spec.url else None
+                stack.callback(lambda: [t.close(0) for t in tails])
+                for starting in self.specs:
+                    tail = StderrTail() if not starting.url else None
                     tails += [tail] if tail else []
-                    try:
-                        session = await self._connect(stack, spec, tail)
-                        self.tools[spec.name] = await _list_tools(session)
-                    except Exception as exc:  # raised once the transports are closed
-                        failure = McpError(_start_error(spec, exc, tail))
-                        failure.__cause__ = exc
-                        break
-                    self._sessions[spec.name] = session
-                else:
+                    session = await self._connect(stack, starting, tail)
+                    self.tools[starting.name] = await _list_tools(session)
+                    self._sessions[starting.name] = session
+                starting = None
+                problems = policy_problems(self.policy, self.tools)
+                if not problems:
                     ready.set_result(None)
                     await self._closing.wait()
-            if failure:
-                raise failure
-        except Exception as exc:
+            if problems:  # raised once the connections are closed
+                raise McpError("--tool-policy: " + "; ".join(problems))
+        except Exception as exc:  # the transports are closed by now: the stderr tail is whole
             if not ready.done():
-                ready.set_exception(exc)
+                ready.set_exception(
+                    McpError(_start_error(starting, exc, tail)) if starting else exc
+                )
         finally:
             self._sessions.clear()
 
@@ -300,13 +301,41 @@ class McpServers:
 
 
 def _start_error(spec: ServerSpec, exc: Exception, tail: StderrTail | None) -> str:
-    message = f"MCP server {spec.name!r} failed to start: {exc}"
+    """One line on why ``spec`` did not start (the innermost error, not the task group's),
+    then the last lines the server wrote to stderr."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    where = spec.url or shlex.join(spec.command)
+    message = f"MCP server {spec.name!r} ({where}) failed to start: {type(exc).__name__}: {exc}"
     stderr = tail.close() if tail else ""
     if stderr:
         message += "; its stderr ended with:\n" + "\n".join(
             f"  {line}" for line in stderr.splitlines()
         )
     return message
+
+
+def policy_problems(policy: Mapping[str, str], tools: Mapping[str, list[types.Tool]]) -> list[str]:
+    """What is wrong with the names in a tool policy (``server.tool`` or ``server.*``), given
+    each server's tools, with the close matches: a typo must not leave a tool allowed."""
+    problems = []
+    for key in policy:
+        server, _, tool = key.partition(".")
+        if server not in tools:
+            known = ", ".join(tools) or "none"
+            problems.append(f"{key!r}: no MCP server {server!r} in this run{_close(server, tools)}"
+                            f" (servers: {known})")  # fmt: skip
+            continue
+        names = [t.name for t in tools[server]]
+        if tool != "*" and tool not in names:
+            hint = _close(tool, names, prefix=f"{server}.") or f" (its tools: {', '.join(names)})"
+            problems.append(f"{key!r}: server {server!r} has no tool {tool!r}{hint}")
+    return problems
+
+
+def _close(word: str, choices, prefix: str = "") -> str:
+    matches = difflib.get_close_matches(word, list(choices), n=3)
+    return f"; did you mean {' or '.join(prefix + m for m in matches)}?" if matches else ""
 
 
 async def _list_tools(session: ClientSession) -> list[types.Tool]:

@@ -264,6 +264,8 @@ class Sandbox:
         output not yet handled, the code waits for the host (``on_output`` blocking is
         back-pressure). Never raises for problems inside the sandbox (errors, timeouts,
         crashes): those are in ``result.error``.
+        Cancelling the call ends the interpreter at once (the next run starts a fresh one,
+        with /workspace put back).
         """
         timeout = self.timeout if timeout is None else timeout
         if not timeout > 0:
@@ -279,6 +281,9 @@ class Sandbox:
             ended = True  # did the interpreter end with this run?
             try:
                 frame = await self._await_run(request, timeout)
+            except asyncio.CancelledError:  # busy interpreter: end it now, not after a goodbye
+                await asyncio.shield(self._process.kill())
+                raise
             except SandboxError as exc:
                 verdict = self._process.verdict
                 kind = "MemoryError" if verdict and verdict.kind == "memory" else CRASHED
