@@ -178,11 +178,11 @@ DEAD_AT_START = "import sys\nprint('no token in $TOKEN', file=sys.stderr)\nsys.e
     ("options", "message"),
     [
         (["--mcp", "x=http://127.0.0.1:9/mcp"],
-         "error: MCP server 'x' (http://127.0.0.1:9/mcp) failed to start: ConnectError: "
+         "Error: MCP server 'x' (http://127.0.0.1:9/mcp) failed to start: ConnectError: "
          "All connection attempts failed\n"),
         (["--mcp", "dead={python} {script}"], "its stderr ended with:\n  no token in $TOKEN\n"),
         (["--tool-policy", "ctr.delete_everythin=deny"],
-         "error: --tool-policy: 'ctr.delete_everythin': no MCP server 'ctr' in this run"),
+         "Error: --tool-policy: 'ctr.delete_everythin': no MCP server 'ctr' in this run"),
     ],
     ids=["unreachable", "dies-at-start", "policy-without-servers"],
 )  # fmt: skip

@@ -1,7 +1,7 @@
 """The run commands as a person uses them: errors, id prefixes, `runs`, `show`, saved files.
 
 Everything goes through Click's CliRunner on a fresh database of the Postgres server
-(conftest's ``databases``), with real sandboxes. The model is a
+(conftest.py's ``databases``), with real sandboxes. The model is a
 loopback server speaking OpenAI's wire format (tests/provider_server.py), so tool arguments
 arrive as a JSON string as they do from OpenAI; detached runs use the scripted model.
 """
@@ -55,11 +55,11 @@ def cli(database_url):
 
 
 def assert_user_error(result: Result, *lines: str) -> None:
-    """Exit 1 with an `error:` line and a `hint:` line, and no traceback."""
+    """Exit 1 with an `Error:` line and a `hint:` line, and no traceback."""
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
-    assert re.search(r"^error: .+$", result.stderr, re.M), result.stderr
+    assert re.search(r"^Error: .+$", result.stderr, re.M), result.stderr
     assert re.search(r"^hint: .+$", result.stderr, re.M), result.stderr
     for line in lines:
         assert line in result.stderr
@@ -92,8 +92,8 @@ def finished(cli, tmp_path_factory) -> tuple[str, Result, Path]:
 
 
 def test_an_unknown_run_is_one_line_and_a_hint(cli):
-    assert_user_error(cli("show", "ffff"), "error: no run 'ffff'", "throwaway runs")
-    assert_user_error(cli("cancel", "not-an-id"), "error: no run 'not-an-id'")
+    assert_user_error(cli("show", "ffff"), "Error: no run 'ffff'", "throwaway runs")
+    assert_user_error(cli("cancel", "not-an-id"), "Error: no run 'not-an-id'")
 
 
 def test_database_errors_are_one_line_and_a_hint(cli):
@@ -106,6 +106,22 @@ def test_database_errors_are_one_line_and_a_hint(cli):
 def test_an_unreachable_mcp_server_is_one_line_and_a_hint(cli):
     result = cli("exec", "--mcp", "x=http://127.0.0.1:9/mcp", "-")
     assert_user_error(result)
+
+
+def test_which_exceptions_are_user_errors():
+    import psycopg
+
+    from throwaway.cli.base import as_user_error
+    from throwaway.errors import RunNotFound
+
+    database = as_user_error(psycopg.OperationalError("server closed the connection\nmore"))
+    assert database.format_message() == "database: server closed the connection"
+    nested = ExceptionGroup("outer", [ValueError("a bug"), ExceptionGroup("inner", [
+        ConnectionRefusedError(111, "Connection refused")])])  # fmt: skip
+    assert as_user_error(nested).format_message().startswith("ConnectionRefusedError:")
+    assert as_user_error(RunNotFound("ab")).hint.startswith("`throwaway runs`")
+    assert as_user_error(ExceptionGroup("only bugs", [ValueError("x")])) is None
+    assert as_user_error(KeyError("a bug")) is None
 
 
 # --- run ids -------------------------------------------------------------------------------
@@ -128,7 +144,8 @@ def test_a_run_is_named_by_any_unique_start_of_its_id(cli, tmp_path):
     assert_user_error(result, "more than one run", *ids)
 
     cancelled = cli("cancel", ids[1][:-4])
-    assert cancelled.exit_code == 0 and cancelled.stdout == f"cancelled {ids[1]}\n"
+    assert cancelled.exit_code == 0
+    assert cancelled.stdout == f"cancelled {ids[1]}: it will not start\n"
 
     piped = cli("runs", "--status", "cancelled", "--limit", "5").stdout.splitlines()
     assert [line.split("\t")[0] for line in piped] == [ids[1]]
@@ -187,7 +204,7 @@ def test_show_prints_the_code_its_output_times_model_mounts_and_files(cli, finis
     assert "line 59" in full and "more lines" not in full
 
 
-def test_show_json_has_one_shape_of_tool_args_and_the_timings_and_files(cli, finished):
+def test_show_json_has_one_shape_of_tool_args_and_the_timings(cli, finished):
     view = json.loads(cli("show", finished[0], "--json").stdout)
     tools = [s for s in view["steps"] if s["kind"] == "tool"]
     assert [t["args"] for t in tools] == [{"code": CELL}, {"code": IMAGE_CELL}]
@@ -196,5 +213,3 @@ def test_show_json_has_one_shape_of_tool_args_and_the_timings_and_files(cli, fin
     assert all(isinstance(s["seconds"], float) and s["seconds"] >= 0 for s in view["steps"])
     assert view["seconds"] >= sum(s["seconds"] for s in view["steps"]) - 0.01
     assert view["params"]["model"] == "openai:gpt-test" and view["step_count"] == 5
-    paths = {f["path"] for f in view["files"]}
-    assert "/workspace/report.csv" in paths and len(paths) == 2

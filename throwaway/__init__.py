@@ -17,6 +17,7 @@ from throwaway.errors import (
     FatalModelError,
     InstallError,
     InvalidTask,
+    McpError,
     ModelConfigError,
     ModelProviderError,
     RetryableModelError,
@@ -58,7 +59,8 @@ _LAZY = {
 
 __all__ = [
     "BlobNotFound", "DescribeError", "DurableError", "ExecError", "ExecResult",
-    "FatalModelError", "InstallError", "InvalidTask", "ModelConfigError", "ModelProviderError",
+    "FatalModelError", "InstallError", "InvalidTask", "McpError", "ModelConfigError",
+    "ModelProviderError",
     "MountSpec", "OutputCut", "RetryableModelError", "Run", "RunFailed", "RunNotFound", "Runs",
     "Sandbox", "SandboxError", "SandboxFileError", "SandboxPool", "SetupError", "SyncSandbox",
     "ThrowawayError", "WarmPool", "keep_warm", "mounts", "stop_warm",

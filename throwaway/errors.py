@@ -69,6 +69,10 @@ class BlobNotFound(DurableError, KeyError):
     __str__ = Exception.__str__
 
 
+class McpError(ThrowawayError):
+    """An MCP server could not be started, reached or listed."""
+
+
 class RunFailed(ThrowawayError):
     """Raised by a run handler to end its run as ``failed`` at once, without retrying.
 

@@ -22,6 +22,7 @@ HINTS: dict[type, str] = {
     errors.InvalidTask: "remove the NUL characters or lone surrogates from the task",
     errors.DurableError: "`throwaway db status` says which database runs use",
     errors.SetupError: "run `throwaway setup` (it needs the network once)",
+    errors.McpError: "check the server's command or URL (--mcp) and the names in --tool-policy",
 }
 
 
@@ -78,8 +79,8 @@ class LazyGroup(click.Group):
     LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "artifacts": ("runs", "Copy a run's final /workspace files (and the images it showed) "
                       "into DIRECTORY."),
-        "cancel": ("runs", "Stop a run: it is not started again; a worker running it stops "
-                   "at its next step."),
+        "cancel": ("runs", "Stop a run: a queued one never starts; a running one stops at its "
+                   "next step."),
         "config": ("config", "The config file's path and the defaults it sets for each command."),
         "db": ("db", "The database that holds runs: $THROWAWAY_DATABASE_URL, or an embedded "
                "Postgres."),

@@ -298,8 +298,10 @@ CANCELLED = {
 @main.command()
 @click.argument("run_id")
 def cancel(run_id: str) -> None:
-    """Stop a run: a queued run never starts; a running one is stopped by its worker at its
-    next step (within a second or so). `throwaway resume` continues a cancelled run."""
+    """Stop a run: a queued one never starts; a running one stops at its next step.
+
+    Its worker notices within a second or so. `throwaway resume` continues a cancelled run.
+    """
 
     async def go() -> tuple[str, str]:
         async with Durable() as durable:

@@ -46,7 +46,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from pydantic_ai.function_signature import FunctionSignature, TypeSignature
 
-from throwaway.errors import ThrowawayError
+from throwaway.errors import McpError
 from throwaway.sandbox.functions import HostFunction, HostToolError
 
 PACKAGE = "tools"
@@ -54,10 +54,6 @@ Approve = Callable[[str, dict], Awaitable[bool]]
 STDERR_LINES = 20  # of a server's stderr, kept to explain a failed start
 #: Names a server's module defines besides its tools (see `_module_preamble`).
 RESERVED = frozenset({"ToolError", "_call", "Any", "Literal", "NotRequired", "TypedDict"})
-
-
-class McpError(ThrowawayError):
-    """An MCP server could not be started, reached or listed."""
 
 
 @dataclass(frozen=True)
