@@ -94,3 +94,24 @@ def database(databases) -> Iterator[str]:
     """The URL of a new, empty database on the test server, dropped after the test."""
     with databases() as url:
         yield url
+
+
+@pytest.fixture
+def tw(tmp_path, database):
+    """Throwaway processes (test_agent_runs.Throwaway) on a fresh database of the server."""
+    from test_agent_runs import Throwaway
+
+    cl = Throwaway({"THROWAWAY_DATABASE_URL": database}, database, tmp_path)
+    try:
+        yield cl
+    finally:
+        cl.close()
+
+
+@pytest.fixture
+async def durable(tw):
+    """A client on tw's database, to watch runs closely while processes work on them."""
+    from throwaway.durable import Durable
+
+    async with Durable(tw.url) as d:
+        yield d

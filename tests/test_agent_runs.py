@@ -196,23 +196,6 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-@pytest.fixture
-def tw(tmp_path, database):
-    """Throwaway processes on a fresh database of the Postgres server."""
-    cl = Throwaway({"THROWAWAY_DATABASE_URL": database}, database, tmp_path)
-    try:
-        yield cl
-    finally:
-        cl.close()
-
-
-@pytest.fixture
-async def durable(tw):
-    """A client on the same database, to watch runs closely while processes work on them."""
-    async with Durable(tw.url) as d:
-        yield d
-
-
 def write_script(directory: Path, turns: list[dict], name: str = "script.json") -> str:
     path = directory / name
     path.write_text(json.dumps(turns))

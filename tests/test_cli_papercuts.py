@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import TextContent
-from test_agent_runs import tw, write_script  # noqa: F401 (tw is a fixture)
+from test_agent_runs import write_script
 
 from throwaway.cli import main
 
@@ -35,7 +35,7 @@ def test_run_help_documents_the_turn_limit():
     assert "--max-turns" in r.output and "default: 40" in r.output
 
 
-def test_a_run_past_max_turns_fails_once_saying_which_limit(tw, tmp_path):  # noqa: F811
+def test_a_run_past_max_turns_fails_once_saying_which_limit(tw, tmp_path):
     script = write_script(tmp_path, [CODE_TURN] * 3 + [{"text": "too late"}])
     r = tw.cli("run", "count", "--model", script, "--max-turns", "2", check=False)
     assert r.exit_code == 1

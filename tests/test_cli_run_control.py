@@ -17,7 +17,6 @@ import pytest
 from test_agent_runs import THROWAWAY, Throwaway, kill_group, write_script
 
 from throwaway.agent.runner import RunSpec
-from throwaway.durable import Durable
 
 #: Code that marks /mnt/out/started, then waits while /mnt/ctl/hold exists.
 WAIT = (
@@ -32,21 +31,6 @@ QUICK_SCRIPT = [
     {"tool_calls": [{"name": "run_python", "args": {"code": "print(6 * 7)"}}]},
     {"text": "42"},
 ]
-
-
-@pytest.fixture
-def tw(tmp_path, database):
-    cl = Throwaway({"THROWAWAY_DATABASE_URL": database}, database, tmp_path)
-    try:
-        yield cl
-    finally:
-        cl.close()
-
-
-@pytest.fixture
-async def durable(tw):
-    async with Durable(tw.url) as d:
-        yield d
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import contextlib
 import json
 
 import pytest
-from test_agent_runs import tw, write_script  # noqa: F401  (tw is a fixture)
+from test_agent_runs import write_script
 
 from throwaway.cli.render import visible
 from throwaway.durable import Durable
@@ -79,7 +79,7 @@ async def test_task_text_that_cannot_be_stored_gets_a_clear_error(durable, task)
     assert await durable.list_runs() == []
 
 
-def test_cli_refuses_a_nul_in_the_task_clearly(tw, tmp_path):  # noqa: F811
+def test_cli_refuses_a_nul_in_the_task_clearly(tw, tmp_path):
     model = write_script(tmp_path, [{"text": "done"}])
     result = tw.cli("run", "a\x00b", "--model", model, "--detach", check=False)
     assert result.exit_code != 0
@@ -87,7 +87,7 @@ def test_cli_refuses_a_nul_in_the_task_clearly(tw, tmp_path):  # noqa: F811
 
 
 @pytest.mark.e2e
-def test_sandbox_output_round_trips_through_a_durable_run_and_shows_safely(tw, tmp_path):  # noqa: F811
+def test_sandbox_output_round_trips_through_a_durable_run_and_shows_safely(tw, tmp_path):
     code = "\n".join(f"print({text!r})" for text in ODD)
     model = write_script(tmp_path, [
         {"tool_calls": [{"name": "run_python", "args": {"code": code}}]},
