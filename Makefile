@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python bench/vfs_bench.py
 	$(BIN)/python bench/durable_bench.py
 	$(BIN)/python bench/mcp_bench.py
+	$(BIN)/python bench/cli_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mcp build

@@ -469,9 +469,11 @@ async def test_run_refuses_a_non_positive_timeout(sandbox, timeout):
 async def test_cancelling_a_run_ends_the_interpreter_and_the_next_run_starts_fresh(
     fresh_sandbox, tmp_path
 ):
-    from throwaway.vfs.spec import parse_mount
+    from throwaway.vfs.spec import MountSpec
 
-    sb = await fresh_sandbox(timeout=60, mounts=dict([parse_mount(f"out={tmp_path}:rw")]))
+    sb = await fresh_sandbox(
+        timeout=60, mounts={"out": MountSpec("out", str(tmp_path), True).provider()}
+    )
     await sb.run("x = 1\nopen('/workspace/kept.txt', 'w').write('kept')")
     code = "import time\nopen('/mnt/out/started', 'w').close()\ntime.sleep(50)"
     running = asyncio.create_task(sb.run(code))

@@ -81,12 +81,22 @@ def reconnecting(
     on_retry: Callable[[BaseException], Awaitable[None]],
 ) -> AsyncRetrying:
     """Retries of a connection failing with ``retry_on`` until ``stop()``, with
-    `DB_RECONNECT`'s waits; ``on_retry(error)`` before each wait."""
+    `DB_RECONNECT`'s waits; ``on_retry(error)`` after each wait, before the next attempt
+    (a database being stopped has that long to finish before it is started again)."""
+    failed: list[BaseException] = []
+
+    async def note(state: RetryCallState) -> None:  # async def: tenacity awaits it
+        failed[:] = [state.outcome.exception()]
+
+    async def pause(seconds: float) -> None:
+        await sleep(seconds)
+        await on_retry(failed[0])
+
     return AsyncRetrying(
         retry=retry_if_exception_type(retry_on),
         stop=lambda state: stop(),
         wait=DB_RECONNECT.wait(),
-        sleep=sleep,
-        before_sleep=lambda state: on_retry(state.outcome.exception()),
+        sleep=pause,
+        before_sleep=note,
         reraise=True,
     )
