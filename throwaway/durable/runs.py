@@ -296,13 +296,6 @@ async def _last_attempt(conn: AsyncConnection, queue: str, task_id: uuid.UUID):
     return await cur.fetchone()
 
 
-def _task_id(run_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(run_id)
-    except ValueError:
-        raise RunNotFound(run_id) from None
-
-
 def _record(row: dict[str, Any], steps: list[StepRecord] | None) -> RunRecord:
     params = row["params"] or {}
     failure = storable.load(row["failure_reason"]) if row["state"] == "failed" else None
