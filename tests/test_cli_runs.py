@@ -213,3 +213,11 @@ def test_show_json_has_one_shape_of_tool_args_and_the_timings(cli, finished):
     assert all(isinstance(s["seconds"], float) and s["seconds"] >= 0 for s in view["steps"])
     assert view["seconds"] >= sum(s["seconds"] for s in view["steps"]) - 0.01
     assert view["params"]["model"] == "openai:gpt-test" and view["step_count"] == 5
+
+
+def test_demo_runs_on_the_scripted_model_and_saves_its_chart(cli, tmp_path):
+    result = cli("demo", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "running on the scripted model" in result.stderr
+    assert (tmp_path / "forecast.png").read_bytes().startswith(b"\x89PNG")
+    assert "throwaway show " in result.stderr

@@ -11,7 +11,7 @@ import click
 from throwaway.agent.models import chosen_model_name
 from throwaway.cli.base import EXIT_ERROR, main
 from throwaway.cli.render import EventPrinter
-from throwaway.cli.runs import finish, last_workspace, on_terminal
+from throwaway.cli.runs import Outcome, finish, last_workspace, on_terminal
 from throwaway.demo import SCRIPT, TASK, weather_api
 from throwaway.runs import model_name
 from throwaway.sandbox.workspace import unpack
@@ -49,7 +49,7 @@ def demo(out_dir: Path, model: str | None) -> None:
         name = model_name(name)
         click.secho(f"task: {TASK}\n", bold=True, err=True)
         record, chart = asyncio.run(_demo(name, f"web={url}"))
-    finish(record, as_json=False)
+    finish(Outcome(record), as_json=False)
     if chart is None:
         click.secho("the run left no /workspace/forecast.png", fg="red", err=True)
         sys.exit(EXIT_ERROR)
