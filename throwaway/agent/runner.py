@@ -18,8 +18,8 @@ from throwaway.agent.loop import MAX_TURNS, Agent, journal_calls
 from throwaway.agent.models import resolve_model
 from throwaway.agent.session import SessionSpec, open_session
 from throwaway.durable import Durable, RunContext, RunRecord, StepRecord
-from throwaway.errors import ModelConfigError, RunFailed
-from throwaway.mcp.tools import Approve, McpError
+from throwaway.errors import McpError, ModelConfigError, RunFailed
+from throwaway.mcp.tools import Approve
 from throwaway.vfs.spec import MountSpec, providers
 
 EventSink = Callable[[str, dict], None]  # (run id, event)

@@ -74,7 +74,8 @@ def _servers(ctx, param, values: tuple[str, ...]) -> list:
 def _config(ctx, param, value: str | None) -> list:
     if not value:
         return []
-    from throwaway.mcp.tools import McpError, load_config
+    from throwaway.errors import McpError
+    from throwaway.mcp.tools import load_config
 
     try:
         return load_config(value)
